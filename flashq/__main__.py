@@ -1,0 +1,5 @@
+import sys
+
+from flashq.cli import main
+
+sys.exit(main())

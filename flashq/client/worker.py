@@ -1,0 +1,350 @@
+"""`Worker`: pull jobs in batches, run a handler on each with a concurrency limit, report back.
+
+The worker runs under Trio or asyncio (`await worker.serve()`), or blocking
+(`worker.run()`). It survives server restarts: a failed pull is reported to `error`
+listeners and retried with backoff while the client reconnects. Shutdown is graceful: stop
+pulling, let jobs in flight finish until `shutdown_timeout_s`, then cancel the rest and
+hand them back to the queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor, ProcessPoolExecutor
+from contextlib import AbstractAsyncContextManager, nullcontext
+from typing import Any, Final, Literal, TypedDict, TypeVar, Unpack, final
+
+import attrs
+
+from flashq.client._api import Api
+from flashq.client._events import EventName, Events
+from flashq.client._runtime import Event, Runtime, TaskGroup, backoff_delays, current_runtime
+from flashq.client._worker_exec import AckBatcher, Active, Heartbeats, JobRunner, WorkerBinding
+from flashq.client.client import FlashQ
+from flashq.client.job import Job
+from flashq.client.options import ClientOptions
+from flashq.errors import FlashQError
+
+__all__ = ["Worker", "WorkerOptions"]
+
+logger = logging.getLogger(__name__)
+
+F = TypeVar("F", bound=Callable[..., Any])
+Handler = Callable[[Job], Any]
+
+
+@final
+@attrs.frozen
+class WorkerOptions:
+    """How a worker pulls and runs jobs.
+
+    Attributes:
+        concurrency: most jobs handled at once (pulls never take more than the free slots).
+        batch_size: most jobs per PULLB.
+        pull_timeout_ms: how long one PULLB may wait on the server for a job.
+        shutdown_timeout_s: on stop, how long jobs in flight may take to finish.
+        heartbeat_interval_s: beat this often for each job; None: a third of the job's
+            `stall_timeout` (10 s for the default 30 s window).
+        sync_in_thread: run sync handlers in threads (False: call them in the event loop,
+            for trivial handlers where a thread hop would dominate).
+        processes: run the (sync, picklable) handler in a pool of this many processes,
+            the "sandboxed processor" for CPU-bound work; it receives an unbound Job.
+        ack_batch: acknowledge result-less jobs with ACKB batches instead of one ACK each.
+    """
+
+    concurrency: int = attrs.field(default=10, validator=attrs.validators.ge(1))
+    batch_size: int = attrs.field(default=100, validator=attrs.validators.ge(1))
+    pull_timeout_ms: int = 1000
+    shutdown_timeout_s: float = 30.0
+    heartbeat_interval_s: float | None = None
+    sync_in_thread: bool = True
+    processes: int | None = None
+    ack_batch: bool = True
+
+
+class WorkerOpts(TypedDict, total=False):
+    concurrency: int
+    batch_size: int
+    pull_timeout_ms: int
+    shutdown_timeout_s: float
+    heartbeat_interval_s: float | None
+    sync_in_thread: bool
+    processes: int | None
+    ack_batch: bool
+
+
+_ERROR_BACKOFF_S: Final = (0.05, 2.0)
+
+
+class Worker:
+    """Processes the jobs of one or more queues with `handler(job)`.
+
+    `handler` may be `async def` (runs in the event loop) or a plain function (runs in a
+    thread, or a process pool with `processes=`). Its return value is the job's result; it
+    raises to fail the job (retried by the server's policy, then dead-lettered), or raises
+    `Retry(delay_s=...)` to run it again later. The job it receives is bound to the
+    worker's client: `job.update_progress(50)`, `job.log("...")` (await them in async
+    handlers; in sync handlers they complete before returning).
+
+    Args:
+        queue: one queue name or several (each gets its own puller; they share the
+            concurrency limit).
+        handler: called once per job.
+        client_options: how to reach the server (`ClientOptions` or a dict).
+        worker_options: `WorkerOptions` or a dict; `**kwargs` override single fields.
+        client: an existing async client (or any `Api`) to use instead; not closed here.
+    """
+
+    def __init__(
+        self,
+        queue: str | Sequence[str],
+        handler: Handler,
+        client_options: ClientOptions | Mapping[str, Any] | None = None,
+        worker_options: WorkerOptions | Mapping[str, Any] | None = None,
+        *,
+        client: Api | None = None,
+        **kwargs: Unpack[WorkerOpts],
+    ) -> None:
+        self.queues = [queue] if isinstance(queue, str) else list(queue)
+        if not self.queues:
+            raise ValueError("a worker needs at least one queue")
+        self.handler = handler
+        self.client_options = ClientOptions.coerce(client_options)
+        if isinstance(worker_options, WorkerOptions):
+            base = worker_options
+        else:
+            base = WorkerOptions(**(worker_options or {}))
+        self.options = attrs.evolve(base, **kwargs) if kwargs else base
+        self._client = client
+        self.events = Events()
+        self.state: Literal["idle", "running", "stopping", "stopped"] = "idle"
+        self._active: dict[int, Active] = {}
+        self._reserved = 0
+        self._runner: JobRunner | None = None
+        self._stop_requested = False
+        self._force = False
+        self._stop_event: Event | None = None
+        self._wake_pullers: Event | None = None
+        self._idle_event: Event | None = None
+        self._stopped_event: Event | None = None
+        self._serving: Any = None
+
+    # -- public surface ----------------------------------------------------------------------
+
+    def on(self, event: EventName, fn: F | None = None) -> Any:
+        """Register `fn` for `event`; without `fn`, return a decorator that does."""
+        if fn is None:
+            return lambda f: self.events.on(event, f)
+        return self.events.on(event, fn)
+
+    @property
+    def processing(self) -> int:
+        """Jobs being handled now."""
+        return len(self._active)
+
+    @property
+    def processed(self) -> int:
+        """Jobs completed (and acknowledged) so far."""
+        return self._runner.completed if self._runner else 0
+
+    @property
+    def failed(self) -> int:
+        """Handler failures so far (each failed attempt counts)."""
+        return self._runner.failed if self._runner else 0
+
+    def request_stop(self, *, force: bool = False) -> None:
+        """Ask a running worker to stop (call from its event loop thread); returns at once.
+
+        Graceful: no more pulls, jobs in flight get `shutdown_timeout_s` to finish.
+        `force=True` cancels them right away (they are handed back to the queue).
+        """
+        self._stop_requested = True
+        self._force = self._force or force
+        for event in (self._stop_event, self._wake_pullers):
+            if event is not None:
+                event.set()
+        if force and self._idle_event is not None:
+            self._idle_event.set()
+
+    async def stop(self, force: bool = False) -> None:
+        """Request a stop and wait until `serve` has returned."""
+        self.request_stop(force=force)
+        if self._serving is not None:
+            await self._serving
+        elif self._stopped_event is not None and self.state != "idle":
+            await self._stopped_event.wait()
+
+    close = stop
+
+    async def start(self) -> None:
+        """asyncio only: run `serve` in a background task; returns once the worker is ready.
+
+        Under Trio, use `await nursery.start(worker.serve)` instead.
+        """
+        import asyncio
+
+        from flashq.client._runtime import detect_runtime
+
+        if detect_runtime() != "asyncio":
+            raise RuntimeError("Worker.start() is for asyncio; under Trio use nursery.start(serve)")
+        ready = asyncio.get_running_loop().create_future()
+        self._serving = asyncio.ensure_future(self.serve(task_status=_FutureStatus(ready)))
+        await asyncio.wait([ready, self._serving], return_when=asyncio.FIRST_COMPLETED)
+        if self._serving.done():
+            self._serving.result()  # raise what made it end
+
+    def run(self, runtime: Literal["trio", "asyncio"] = "trio") -> None:
+        """Blocking entry point: serve until SIGINT/SIGTERM (a second signal forces)."""
+        if runtime == "trio":
+            import trio
+
+            trio.run(lambda: self.serve(handle_signals=True))
+        else:
+            import asyncio
+
+            asyncio.run(self.serve(handle_signals=True))
+
+    # -- serving -----------------------------------------------------------------------------
+
+    async def serve(self, *, handle_signals: bool = False, task_status: Any = None) -> None:
+        """Run until `request_stop()` (or a signal with `handle_signals`), then drain.
+
+        Under Trio it can be started with `nursery.start`: it reports ready once pulling.
+        """
+        if self.state != "idle":
+            raise RuntimeError(f"this worker is {self.state}; create a new one")
+        self.state = "running"
+        opts = self.options
+        rt = current_runtime(thread_limit=opts.processes or opts.concurrency)
+        owned: FlashQ | None = None
+        client = self._client
+        if client is None:
+            client = owned = FlashQ(self.client_options)
+        api = WorkerBinding(client, self.events, self._active)
+        pool = _process_pool(opts.processes)
+        acks = AckBatcher(rt, api) if opts.ack_batch else None
+        self._runner = JobRunner(
+            rt, api, self.handler, self.events, acks,
+            sync_in_thread=opts.sync_in_thread, process_pool=pool,
+        )  # fmt: skip
+        heartbeats = Heartbeats(rt, api, self._active, opts.heartbeat_interval_s)
+        self._stop_event, self._stopped_event = rt.event(), rt.event()
+        if self._stop_requested:
+            self._stop_event.set()
+        signals: AbstractAsyncContextManager[Any] = (
+            rt.watch_signals(self._on_signal) if handle_signals else nullcontext()
+        )
+        try:
+            async with signals, rt.open_task_group() as jobs, rt.open_task_group() as service:
+                for queue in self.queues:
+                    service.start_soon(self._pull_loop, rt, api, heartbeats, jobs, queue)
+                service.start_soon(heartbeats.serve)
+                if acks is not None:
+                    service.start_soon(acks.serve)
+                await self.events.emit("ready")
+                if task_status is not None:
+                    task_status.started()
+                await self._stop_event.wait()
+                await self._drain(rt, api, jobs)
+                service.cancel()
+        finally:
+            self.state = "stopped"
+            if owned is not None:
+                await owned.close()
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+            rt.shutdown()
+            self._stopped_event.set()
+            await self.events.emit("stopped")
+
+    def _on_signal(self, signum: int) -> None:
+        logger.info("signal %d: %s", signum, "stopping now" if self._stop_requested else "stopping")
+        self.request_stop(force=self._stop_requested)
+
+    async def _drain(self, rt: Runtime, api: WorkerBinding, jobs: TaskGroup) -> None:
+        """Stop pulling, wait for jobs in flight up to the deadline, then cancel the rest."""
+        self.state = "stopping"
+        await self.events.emit("stopping")
+        self._idle_event = rt.event()
+        if (not self._active and self._reserved == 0) or self._force:
+            self._idle_event.set()
+        finished = await rt.wait_event(self._idle_event, self.options.shutdown_timeout_s)
+        if finished and not self._force:
+            return
+        leftover = [a.job.id for a in self._active.values()]
+        jobs.cancel()
+        if leftover:
+            # Hand them back at once (attempts unchanged) instead of waiting for a stall.
+            logger.warning("shutdown deadline: returning %d jobs to their queues", len(leftover))
+            requeue = [{"cmd": "MOVETODELAYED", "id": i, "delay": 0} for i in leftover]
+            try:
+                await api._request_many(requeue)
+            except FlashQError as exc:
+                logger.warning("could not return jobs to their queues: %s", exc)
+
+    def _job_done(self, job_id: int) -> None:
+        self._active.pop(job_id, None)
+        if self._wake_pullers is not None:
+            self._wake_pullers.set()
+        if self._idle_event is not None and not self._active and self._reserved == 0:
+            self._idle_event.set()
+
+    async def _run_job(self, job: Job) -> None:
+        assert self._runner is not None
+        try:
+            await self._runner.run(job)
+        finally:
+            self._job_done(job.id)
+
+    async def _pull_loop(
+        self, rt: Runtime, api: WorkerBinding, heartbeats: Heartbeats, jobs: TaskGroup, queue: str
+    ) -> None:
+        opts = self.options
+        delays = backoff_delays(*_ERROR_BACKOFF_S)
+        while not self._stop_requested:
+            free = opts.concurrency - len(self._active) - self._reserved
+            if free <= 0:
+                # One event shared by every puller, replaced once it has fired.
+                if self._wake_pullers is None or self._wake_pullers.is_set():
+                    self._wake_pullers = rt.event()
+                await self._wake_pullers.wait()
+                continue
+            count = min(opts.batch_size, free)
+            self._reserved += count
+            try:
+                batch = await api.pull_batch(queue, count, opts.pull_timeout_ms)
+            except FlashQError as exc:
+                logger.warning("pull from %r failed: %s", queue, exc)
+                await self.events.emit("error", exc)
+                await rt.sleep(next(delays))
+                continue
+            finally:
+                self._reserved -= count
+            delays = backoff_delays(*_ERROR_BACKOFF_S)
+            now = rt.current_time()
+            for job in batch:
+                self._active[job.id] = Active(job, now, heartbeats.interval_for(job))
+                jobs.start_soon(self._run_job, job)
+        if self._idle_event is not None and not self._active and self._reserved == 0:
+            self._idle_event.set()
+
+
+def _process_pool(processes: int | None) -> Executor | None:
+    if not processes:
+        return None
+    # spawn: forking a process that runs an event loop and threads is not safe.
+    return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
+
+
+@final
+class _FutureStatus:
+    """`task_status` for asyncio: resolves a future when the worker is ready."""
+
+    def __init__(self, future: Any) -> None:
+        self._future = future
+
+    def started(self, value: Any = None) -> None:
+        if not self._future.done():
+            self._future.set_result(value)

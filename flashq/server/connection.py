@@ -1,0 +1,214 @@
+"""One client connection: read frames, gate on AUTH, hand each request to the router, and
+write replies in the order the protocol requires.
+
+Requests with a `reqId` are answered as soon as their reply exists (clients match by reqId,
+so a blocked PULL never holds up later requests, PROTOCOL §1.7 ★). Requests without one are
+answered strictly in arrival order: their replies wait in `_ordered` until every earlier
+one has been written. Commands are still forwarded in arrival order, so a pipelined
+PUSH → GETSTATE stays causal.
+"""
+
+from __future__ import annotations
+
+import hmac
+import itertools
+import logging
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import trio
+
+from flashq.protocol import link
+from flashq.protocol.framing import FrameDecoder, FrameError, encode_json, encode_msgpack_frame
+
+if TYPE_CHECKING:
+    from flashq.server.router import Router
+
+log = logging.getLogger("flashq.acceptor.conn")
+
+#: Stop reading from a client that does not read its replies once this much is buffered.
+_MAX_OUTPUT_BYTES = 16 * 1024 * 1024
+#: Stop reading from a client with this many requests in flight (bounded memory).
+_MAX_IN_FLIGHT = 20_000
+#: Failed AUTH attempts allowed before each further attempt is slowed down.
+_AUTH_FREE_FAILURES = 3
+
+_conn_ids = itertools.count(1)
+
+
+class ClientConnection:
+    def __init__(self, stream: trio.abc.Stream, router: Router, tokens: tuple[str, ...]) -> None:
+        self.stream = stream
+        self.router = router
+        self.tokens = tokens
+        self.id = next(_conn_ids)
+        self.authed = not tokens
+        self.auth_failures = 0
+        self.decoder = FrameDecoder()
+        self.mode = link.MODE_JSON
+        self.closed = False
+        self._out = bytearray()
+        self._have_output = trio.Event()
+        self._drained = trio.Event()
+        self._next_seq = 0  # next ordered (no reqId) slot to hand out
+        self._write_seq = 0  # next ordered slot whose reply may be written
+        self._ordered: dict[int, bytes] = {}
+        self.in_flight = 0
+        self._close_after_flush = False
+        self._writing = False
+
+    # -- output ----------------------------------------------------------------------------
+
+    def encode(self, reply: dict[str, Any], req_id: str | None) -> bytes:
+        body = reply if req_id is None else {"reqId": req_id, **reply}
+        if self.mode == link.MODE_MSGPACK:
+            return encode_msgpack_frame(body)
+        return encode_json(body)
+
+    def slot(self, req_id: str | None) -> Callable[[Any], None]:
+        """Reserve the reply position for one request; returns its delivery callback."""
+        self.in_flight += 1
+        if req_id is not None:
+            return self._deliver_now
+        seq = self._next_seq
+        self._next_seq += 1
+
+        def deliver(payload: Any) -> None:
+            self._deliver_ordered(seq, payload)
+
+        return deliver
+
+    def _deliver_now(self, payload: Any) -> None:
+        self.in_flight -= 1
+        if self.closed:
+            return
+        self._out += payload
+        self._have_output.set()
+
+    def _deliver_ordered(self, seq: int, payload: Any) -> None:
+        self.in_flight -= 1
+        if self.closed:
+            return
+        self._ordered[seq] = payload
+        while self._write_seq in self._ordered:
+            self._out += self._ordered.pop(self._write_seq)
+            self._write_seq += 1
+        self._have_output.set()
+
+    def reply(self, reply: dict[str, Any], req_id: str | None) -> None:
+        """Answer a request locally (AUTH, PING, errors found by the acceptor)."""
+        self.slot(req_id)(self.encode(reply, req_id))
+
+    # -- serving ---------------------------------------------------------------------------
+
+    async def serve(self) -> None:
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._write_loop, nursery.cancel_scope)
+                await self._read_loop()
+                # Reader done (EOF or fatal frame): let pending replies out, briefly.
+                self._close_after_flush = True
+                self._have_output.set()
+                with trio.move_on_after(2):
+                    while (self.in_flight > 0 or self._out or self._writing) and not self.closed:
+                        await self._wait_drained()
+                nursery.cancel_scope.cancel()
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        finally:
+            self.closed = True
+            self.router.connection_closed(self)
+            with trio.CancelScope(shield=True):
+                await self.stream.aclose()
+
+    async def _wait_drained(self) -> None:
+        self._drained = trio.Event()
+        await self._drained.wait()
+
+    async def _write_loop(self, scope: trio.CancelScope) -> None:
+        try:
+            while True:
+                await self._have_output.wait()
+                self._have_output = trio.Event()
+                if self._out:
+                    data, self._out = bytes(self._out), bytearray()
+                    self._writing = True
+                    await self.stream.send_all(data)
+                    self._writing = False
+                self._drained.set()
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            self.closed = True
+            scope.cancel()
+
+    async def _read_loop(self) -> None:
+        while True:
+            if len(self._out) > _MAX_OUTPUT_BYTES or self.in_flight > _MAX_IN_FLIGHT:
+                await self._wait_drained()
+                continue
+            try:
+                data = await self.stream.receive_some(1 << 16)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return
+            if not data:
+                return
+            items = self.decoder.feed(bytes(data))
+            if self.decoder.mode == "msgpack":
+                self.mode = link.MODE_MSGPACK
+            for item in items:
+                if isinstance(item, FrameError):
+                    self.reply({"ok": False, "error": item.message}, item.req_id)
+                    if item.fatal:
+                        return
+                    continue
+                await self.handle(item)
+
+    async def handle(self, obj: dict[str, Any]) -> None:
+        req_id = obj.get("reqId")
+        if req_id is not None and not isinstance(req_id, str):
+            self.reply({"ok": False, "error": self.parse_error("reqId must be a string")}, None)
+            return
+        name = obj.get("cmd")
+        if name == "AUTH":
+            await self.auth(obj, req_id)
+            return
+        if not self.authed:
+            if not isinstance(name, str) or name.startswith("_"):
+                self.reply({"ok": False, "error": self.parse_error("unknown command")}, req_id)
+            else:
+                self.reply({"ok": False, "error": "Authentication required"}, req_id)
+            return
+        if name == "PING":
+            self.reply({"ok": True, "pong": True}, req_id)
+            return
+        self.router.route(self, obj, req_id)
+
+    def parse_error(self, diag: str) -> str:
+        if self.mode == link.MODE_MSGPACK:
+            return f"MessagePack deserialize error: {diag}"
+        return f"Invalid: {diag}"
+
+    async def auth(self, obj: dict[str, Any], req_id: str | None) -> None:
+        token = obj.get("token")
+        if not isinstance(token, str):
+            self.reply({"ok": False, "error": self.parse_error("missing field `token`")}, req_id)
+            return
+        if not self.tokens:
+            self.reply({"ok": True}, req_id)
+            return
+        given = token.encode()
+        # Compare against every token so timing does not reveal which one nearly matched.
+        ok = False
+        for t in self.tokens:
+            ok |= hmac.compare_digest(given, t.encode())
+        if ok:
+            self.authed = True
+            self.auth_failures = 0
+            self.reply({"ok": True}, req_id)
+            return
+        self.auth_failures += 1
+        extra = self.auth_failures - _AUTH_FREE_FAILURES
+        if extra > 0:
+            # Slow brute force down on this connection only: 0.1 s, 0.2 s ... capped at 5 s.
+            await trio.sleep(min(5.0, 0.1 * 2 ** (extra - 1)))
+        log.warning("failed AUTH on connection %d (%d so far)", self.id, self.auth_failures)
+        self.reply({"ok": False, "error": "Invalid token"}, req_id)

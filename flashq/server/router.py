@@ -1,0 +1,244 @@
+"""Send each client request to the shard process that owns it, or to all of them.
+
+The router reads only what routing needs (`cmd` and the queue, id or key) and forwards the
+request object; the shard process validates and executes it and encodes the client's reply
+itself, so the hot path here is a dict lookup and one buffered write. Global commands are
+scattered to every shard process and merged; FLOW and GETCHILDREN are orchestrated here
+because they span shards.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import msgpack
+import orjson
+import trio
+
+from flashq.errors import ProtocolError
+from flashq.protocol import link, routing
+from flashq.protocol.commands import normalize
+from flashq.server.shard_link import ShardLink
+
+if TYPE_CHECKING:
+    from flashq.server.connection import ClientConnection
+
+log = logging.getLogger("flashq.acceptor.router")
+
+_ID_ALIASES = {"LOG", "GETLOGS", "HEARTBEAT"}
+
+
+def _is_uint(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+class Router:
+    def __init__(self, links: list[ShardLink], nursery: trio.Nursery) -> None:
+        self.links = links
+        self.nprocs = len(links)
+        self.nursery = nursery
+
+    def link_of_shard(self, shard: int) -> ShardLink:
+        return self.links[shard % self.nprocs]
+
+    # -- the hot path ----------------------------------------------------------------------
+
+    def route(self, conn: ClientConnection, obj: dict[str, Any], req_id: str | None) -> None:
+        name = obj.get("cmd")
+        shard = self.shard_for(name, obj)
+        if shard is not None:
+            deliver = conn.slot(req_id)
+            if name == "PULL" or name == "PULLB":
+                deliver = self._guard_pull(conn, deliver)
+            self.link_of_shard(shard).send(conn.mode, req_id, conn.id, shard, obj, deliver)
+            return
+        if name in routing.SCATTER or name in routing.SPLIT or name == "GETJOBS":
+            self.spawn(conn, obj, req_id, self.scatter)
+        elif name == "FLOW":
+            self.spawn(conn, obj, req_id, self.flow)
+        elif name == "GETCHILDREN":
+            self.spawn(conn, obj, req_id, self.children)
+        else:
+            self.reject(conn, obj, req_id)
+
+    def shard_for(self, name: Any, obj: Mapping[str, Any]) -> int | None:
+        """The logical shard a request goes to, or None if it is not single-shard."""
+        if name in routing.BY_QUEUE or (name == "GETJOBS" and obj.get("queue") is not None):
+            queue = obj.get("queue")
+            return routing.shard_of_queue(queue) if isinstance(queue, str) else None
+        if name in routing.BY_ID or name == "UPDATE":
+            job_id = obj.get("id")
+            if job_id is None and name in _ID_ALIASES:
+                job_id = obj.get("job_id")
+            return routing.shard_of_id(job_id) if _is_uint(job_id) else None  # type: ignore[arg-type]
+        if name in routing.BY_KEY:
+            key = obj.get("key")
+            return routing.key_shard(key) if isinstance(key, str) else None
+        return None
+
+    def reject(self, conn: ClientConnection, obj: dict[str, Any], req_id: str | None) -> None:
+        """A request that cannot be routed: let the validator say exactly why."""
+        try:
+            normalize(dict(obj))
+            diag = "missing routing field"
+        except ProtocolError as exc:
+            diag = str(exc)
+        conn.reply({"ok": False, "error": conn.parse_error(diag)}, req_id)
+
+    # -- multi-shard commands (off the hot path: one task each) ----------------------------
+
+    def spawn(
+        self,
+        conn: ClientConnection,
+        obj: dict[str, Any],
+        req_id: str | None,
+        handler: Callable[[dict[str, Any]], Any],
+    ) -> None:
+        deliver = conn.slot(req_id)
+
+        async def run() -> None:
+            try:
+                cmd = normalize(dict(obj))
+                reply = await handler(cmd)
+            except ProtocolError as exc:
+                reply = {"ok": False, "error": conn.parse_error(str(exc))}
+            deliver(conn.encode(reply, req_id))
+
+        self.nursery.start_soon(run)
+
+    async def gather(self, requests: Mapping[int, tuple[int, Mapping[str, Any]]]) -> dict[int, Any]:
+        """Send {key: (process index, cmd)} concurrently; wait for every reply."""
+        results: dict[int, Any] = {}
+        done = trio.Event()
+        remaining = len(requests)
+        if not remaining:
+            return results
+
+        def make_cb(key: int) -> Callable[[Any], None]:
+            def cb(payload: Any) -> None:
+                nonlocal remaining
+                results[key] = payload
+                remaining -= 1
+                if remaining == 0:
+                    done.set()
+
+            return cb
+
+        for key, (proc, cmd) in requests.items():
+            self.links[proc].send(link.MODE_OBJECT, None, 0, link.ALL_SHARDS, cmd, make_cb(key))
+        await done.wait()
+        return results
+
+    async def scatter(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        name = cmd["cmd"]
+        if name in routing.SPLIT:
+            err = routing.split_error(cmd)
+            if err is not None:
+                return err
+            parts = routing.split_command(cmd, lambda s: s % self.nprocs)
+            results = await self.gather({p: (p, sub) for p, sub in parts.items()})
+            return routing.join_split(cmd, parts, results)
+        sub = cmd
+        if name == "GETJOBS":
+            sub = {**cmd, "offset": 0, "limit": int(cmd["offset"]) + int(cmd["limit"])}
+        results = await self.gather({p: (p, sub) for p in range(self.nprocs)})
+        return routing.merge_replies(cmd, [results[p] for p in range(self.nprocs)])
+
+    async def one(self, shard: int, cmd: Mapping[str, Any]) -> dict[str, Any]:
+        reply: dict[str, Any] = await self.link_of_shard(shard).request(shard, cmd)
+        return reply
+
+    async def flow(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        """Parent first (its id names the flow), then the children, then link them."""
+        children = cmd.get("children") or []
+        if not children:
+            return {"ok": False, "error": "Flow must have at least one child"}
+        parent_shard = routing.shard_of_queue(cmd["queue"])
+        parent = await self.one(
+            parent_shard,
+            {"cmd": "_FLOWPARENT", "queue": cmd["queue"], "data": cmd.get("data"),
+             "priority": cmd.get("priority") or 0, "children_count": len(children)},
+        )  # fmt: skip
+        if not parent.get("ok"):
+            return parent
+        parent_id = parent["parent_id"]
+        ids: list[int] = []
+        for child in children:
+            reply = await self.one(
+                routing.shard_of_queue(child["queue"]),
+                {**child, "cmd": "_FLOWCHILD", "parent_id": parent_id},
+            )
+            if not reply.get("ok"):
+                return reply
+            ids.append(reply["id"])
+        linked = await self.one(
+            parent_shard, {"cmd": "_FLOWCHILDREN", "parent_id": parent_id, "children_ids": ids}
+        )
+        if not linked.get("ok"):
+            return linked
+        return {"ok": True, "parent_id": parent_id, "children_ids": ids}
+
+    async def children(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        parent_id = cmd["parent_id"]
+        reply = await self.one(routing.shard_of_id(parent_id), cmd)
+        if not reply.get("ok"):
+            return reply
+        ids = list(reply.get("children_ids") or [])
+        jobs = await self.scatter({"cmd": "GETJOBSBATCH", "ids": ids})
+        reply["children"] = [j for j in jobs.get("jobs", []) if j.get("state") != "completed"]
+        return reply
+
+    # -- connection life -------------------------------------------------------------------
+
+    def connection_closed(self, conn: ClientConnection) -> None:
+        """Cancel the connection's blocked pulls in every shard process."""
+        for lk in self.links:
+            lk.send(link.MODE_OBJECT, None, conn.id, link.ALL_SHARDS,
+                    {"cmd": "_CONNCLOSED", "conn": conn.id}, None)  # fmt: skip
+
+    def _guard_pull(
+        self, conn: ClientConnection, deliver: Callable[[Any], None]
+    ) -> Callable[[Any], None]:
+        def guarded(payload: Any) -> None:
+            if conn.closed:
+                self.requeue_undelivered(payload, conn)
+            deliver(payload)
+
+        return guarded
+
+    def requeue_undelivered(self, payload: Any, conn: ClientConnection) -> None:
+        """A PULL reply for a closed connection: the jobs it carried go back to waiting."""
+        reply = _decode_client_payload(payload, conn.mode)
+        if not isinstance(reply, dict) or not reply.get("ok"):
+            return
+        jobs = reply.get("jobs")
+        if jobs is None and isinstance(reply.get("job"), dict):
+            jobs = [reply["job"]]
+        ids = [j["id"] for j in jobs or [] if isinstance(j, dict) and "id" in j]
+        if not ids:
+            return
+        by_proc: dict[int, list[int]] = {}
+        for job_id in ids:
+            by_proc.setdefault(routing.shard_of_id(job_id) % self.nprocs, []).append(job_id)
+        for proc, proc_ids in by_proc.items():
+            self.links[proc].send(link.MODE_OBJECT, None, 0, link.ALL_SHARDS,
+                                  {"cmd": "_REQUEUE", "ids": proc_ids}, None)  # fmt: skip
+        log.info("requeued %d jobs of closed connection %d", len(ids), conn.id)
+
+    def forward_outbox(self, items: list[list[Any]]) -> None:
+        """Cross-shard facts from one shard process, delivered to the owner of the target."""
+        for shard, cmd in items:
+            self.link_of_shard(shard).send(link.MODE_OBJECT, None, 0, shard, cmd, None)
+
+
+def _decode_client_payload(payload: Any, mode: int) -> Any:
+    if isinstance(payload, dict):
+        return payload
+    try:
+        if mode == link.MODE_MSGPACK:
+            return msgpack.unpackb(payload[4:], raw=False)
+        return orjson.loads(payload)
+    except Exception:
+        return None

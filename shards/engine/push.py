@@ -1,0 +1,170 @@
+"""PUSH and PUSHB (PROTOCOL §2.1-§2.2), and `create_job`, the one way a job is born.
+
+Cron firings and flow children come through `create_job` too, so every job gets the same
+checks (payload size, debounce, custom id, unique key) and the same bookkeeping.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import msgpack
+
+from flashq.protocol.limits import validate_job_data, validate_queue_name
+
+from .job import PARENT, Job
+from .lifecycle import wait_for_deps
+from .state import Handler, Reply, err
+
+if TYPE_CHECKING:
+    from .queue import QueueState
+    from .state import ShardState
+
+
+def debounce_key(queue: str, debounce_id: str) -> str:
+    """Storage key of a debounce window (queue names cannot contain ':')."""
+    return f"d:{queue}:{debounce_id}"
+
+
+def checked_queue(st: ShardState, name: str) -> QueueState | str:
+    """The queue's state if `name` passes the PUSH name rule, else the error text."""
+    q = st.queues.get(name)
+    if q is not None and q.valid:
+        return q
+    error = validate_queue_name(name)
+    if error is not None:
+        return error
+    q = st.queue(name)
+    q.valid = True
+    return q
+
+
+def create_job(
+    st: ShardState,
+    q: QueueState,
+    fields: Mapping[str, Any],
+    now: int,
+    *,
+    publish: bool,
+    parent_id: int | None = None,
+    children: int = 0,
+) -> int | str:
+    """Run the PUSH steps for one job of queue `q`.
+
+    `parent_id` marks a flow child; `children` > 0 makes a flow parent, which waits for that
+    many children before it becomes waiting (state waiting-children, no `pushed` event yet).
+
+    Returns:
+        The new job's id, the id of the live job already holding the same custom id (nothing
+        created), or the error text (payload too large, debounced, duplicate unique key).
+    """
+    get = fields.get
+    data = get("data")
+    error = validate_job_data(data)
+    if error is not None:
+        return error
+    name = q.name
+    debounce_id = get("debounce_id")
+    if debounce_id is not None:
+        until = st.debounce.get((name, debounce_id))
+        if until is not None and now < until:
+            return f"Debounced: job with id '{debounce_id}' was pushed recently"
+    custom_id = get("job_id")
+    if custom_id is not None:
+        existing = st.custom_job(name, custom_id)
+        if existing is not None:
+            return existing.id
+    unique_key = get("unique_key")
+    if unique_key is not None and (name, unique_key) in st.unique:
+        return f"Duplicate job with key: {unique_key}"
+    if debounce_id is not None:
+        ttl = get("debounce_ttl")
+        until = now + (st.config.default_debounce_ttl_ms if ttl is None else ttl)
+        st.debounce[(name, debounce_id)] = until
+        st.changes[debounce_key(name, debounce_id)] = msgpack.packb(until)
+
+    job = Job(st.next_id(), name, data, now)
+    job_id = job.id
+    priority = get("priority")
+    if priority:
+        job.priority = priority
+    delay = get("delay")
+    if delay:
+        job.run_at = now + delay
+    job.ttl = get("ttl") or 0
+    job.timeout = get("timeout") or 0
+    job.max_attempts = get("max_attempts") or 0
+    job.backoff = get("backoff") or 0
+    job.unique_key = unique_key
+    depends_on = get("depends_on")
+    if depends_on:
+        job.depends_on = list(depends_on)
+    tags = get("tags")
+    if tags:
+        job.tags = tags
+    job.lifo = bool(get("lifo"))
+    job.remove_on_complete = bool(get("remove_on_complete"))
+    job.remove_on_fail = bool(get("remove_on_fail"))
+    job.stall_timeout = get("stall_timeout") or 0
+    job.custom_id = custom_id
+    job.keep_completed_age = get("keep_completed_age") or 0
+    job.keep_completed_count = get("keep_completed_count") or 0
+    job.group_id = get("group_id")
+    job.parent_id = parent_id
+
+    st.jobs[job_id] = job
+    q.jobs[job_id] = job
+    q.listed = True
+    if unique_key is not None:
+        st.unique[(name, unique_key)] = job_id
+    if custom_id is not None:
+        st.hold_custom(job)
+    st.dirty.add(job_id)
+    st.total_pushed += 1
+    st.meta_dirty = True
+    if children > 0:
+        job.state = PARENT
+        job.children_total = children
+        job.done_children = set()
+        return job_id
+    if job.depends_on and wait_for_deps(st, job):
+        return job_id
+    st.enqueue(job, now)
+    if publish:
+        st.event("pushed", job, now, data=data)
+    return job_id
+
+
+def cmd_push(
+    st: ShardState, cmd: Mapping[str, Any], now: int, token: Hashable | None, conn: int | None
+) -> Reply:
+    q = checked_queue(st, cmd["queue"])
+    if isinstance(q, str):
+        return err(q)
+    result = create_job(st, q, cmd, now, publish=True)
+    if isinstance(result, str):
+        return err(result)
+    return {"ok": True, "id": result}
+
+
+def cmd_pushb(
+    st: ShardState, cmd: Mapping[str, Any], now: int, token: Hashable | None, conn: int | None
+) -> Reply:
+    """Never fails: skipped jobs just have no id in the reply (PROTOCOL §2.2)."""
+    jobs = cmd.get("jobs") or []
+    ids: list[int] = []
+    if len(jobs) > st.config.max_batch_jobs:
+        return {"ok": True, "ids": ids}
+    q = checked_queue(st, cmd["queue"])
+    if isinstance(q, str):
+        return {"ok": True, "ids": ids}
+    publish = st.config.pushb_events
+    for fields in jobs:
+        result = create_job(st, q, fields, now, publish=publish)
+        if type(result) is int:
+            ids.append(result)
+    return {"ok": True, "ids": ids}
+
+
+HANDLERS: dict[str, Handler] = {"PUSH": cmd_push, "PUSHB": cmd_pushb}

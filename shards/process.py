@@ -1,0 +1,316 @@
+"""Trio main of one shard process: serve the link socket, run the engines, group-commit, reply.
+
+The process owns the logical shards ``{s : s % nprocs == index}``, one `ShardEngine` each.
+Requests from every link (the acceptor, the coordinator) land in one pending list; the batch
+loop takes everything pending, runs it through the engines, commits all their changes in a
+single storage call off the event loop, and only then writes the replies: one commit per
+batch, however many jobs it carries (group commit). While a commit runs, new requests keep
+accumulating, so batches grow with load.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, cast
+
+import trio
+
+from flashq.errors import FlashQError, ProtocolError
+from flashq.protocol import link, routing
+from flashq.protocol.commands import normalize, parse_error_text
+from flashq.protocol.framing import encode_json, encode_msgpack_frame
+from shards.engine import ShardEngine
+from shards.storage import Storage
+
+log = logging.getLogger("flashq.shard")
+
+#: Idle wake-up bound for blocked waiters; a tick normally comes sooner.
+_MAX_TIMER_S = 0.1
+
+
+def wall_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class LinkPeer:
+    """One connected link (acceptor or coordinator) and its pending output."""
+
+    def __init__(self, stream: trio.SocketStream) -> None:
+        self.stream = stream
+        self.out = bytearray()
+        self.role = "unknown"
+        self.closed = False
+
+
+Token = tuple[LinkPeer, int, int, str | None]  # (peer, link_id, mode, req_id)
+
+
+def encode_reply(mode: int, req_id: str | None, reply: Mapping[str, Any]) -> Any:
+    if mode == link.MODE_OBJECT:
+        return reply
+    body = dict(reply) if req_id is None else {"reqId": req_id, **reply}
+    if mode == link.MODE_JSON:
+        return encode_json(body)
+    return encode_msgpack_frame(body)
+
+
+class ShardProcess:
+    def __init__(self, index: int, nprocs: int, storage: Storage) -> None:
+        self.index = index
+        self.nprocs = nprocs
+        self.storage = storage
+        self.shards = routing.shards_of_process(index, nprocs)
+        self.engines: dict[int, ShardEngine] = {}
+        self.pending: list[tuple[LinkPeer, list[Any]]] = []
+        self.wake = trio.Event()
+        self.peers: set[LinkPeer] = set()
+        #: Cross-shard facts for other processes while no acceptor link is up (bounded).
+        self.outbox_backlog: list[tuple[int, dict[str, Any]]] = []
+        self.batches = 0
+        self.batch_requests = 0
+
+    async def load(self) -> None:
+        now = wall_ms()
+        for s in self.shards:
+            records = await trio.to_thread.run_sync(self.storage.load, s)
+            engine = ShardEngine(s)
+            engine.load(records, now)
+            self.engines[s] = engine
+            log.info("shard %d loaded (%d records)", s, len(records))
+
+    # -- serving ---------------------------------------------------------------------------
+
+    async def serve_link(self, stream: trio.SocketStream) -> None:
+        peer = LinkPeer(stream)
+        self.peers.add(peer)
+        decoder = link.LinkDecoder()
+        try:
+            while True:
+                data = await stream.receive_some(1 << 18)
+                if not data:
+                    break
+                for msg in decoder.feed(data):
+                    self.pending.append((peer, msg))
+                self.wake.set()
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+        finally:
+            peer.closed = True
+            self.peers.discard(peer)
+            log.info("link from %s closed", peer.role)
+
+    async def run_batches(self) -> None:
+        """The only task that touches engines and storage, so commits never overlap."""
+        while True:
+            await self.wake.wait()
+            self.wake = trio.Event()
+            batch, self.pending = self.pending, []
+            await self.run_batch(batch)
+
+    async def run_batch(self, batch: list[tuple[LinkPeer, list[Any]]]) -> None:
+        now = wall_ms()
+        for engine in self.engines.values():
+            deadline = engine.next_deadline()
+            if deadline is not None and deadline <= now:
+                engine.expire_waiters(now)
+                engine.tick("wakeup", now)
+        replies: list[tuple[LinkPeer, int, Any]] = []
+        for peer, msg in batch:
+            link_id, mode, req_id, conn, shard, cmd = msg
+            try:
+                reply = self.dispatch(peer, link_id, mode, req_id, conn, shard, cmd, now)
+            except ProtocolError as exc:
+                reply = {"ok": False, "error": parse_error_text(_mode_name(mode), str(exc))}
+            except FlashQError as exc:
+                reply = {"ok": False, "error": str(exc)}
+            except Exception:
+                log.exception(
+                    "command failed: %r", cmd.get("cmd") if isinstance(cmd, dict) else cmd
+                )
+                reply = {"ok": False, "error": "Internal error"}
+            if reply is not None:
+                replies.append((peer, link_id, encode_reply(mode, req_id, reply)))
+        await self.finish_batch(replies, now)
+        self.batches += 1
+        self.batch_requests += len(batch)
+
+    async def finish_batch(self, replies: list[tuple[LinkPeer, int, Any]], now: int) -> None:
+        """Deliver cross-shard facts, collect woken waiters, commit, then reply."""
+        self.route_outbox(now)
+        for engine in self.engines.values():
+            for token, reply in engine.take_resolved():
+                owner, lid, rmode, rid = cast(Token, token)
+                replies.append((owner, lid, encode_reply(rmode, rid, reply)))
+        changes: dict[int, dict[str, bytes | None]] = {}
+        for s, engine in self.engines.items():
+            ch = engine.take_changes()
+            if ch:
+                changes[s] = ch
+            engine.take_events()  # the event stream to the acceptor is issue #7
+        if changes:
+            await trio.to_thread.run_sync(self.storage.commit, changes)
+        for peer, link_id, payload in replies:
+            if not peer.closed:
+                peer.out += link.pack([link_id, payload])
+        await self.flush()
+
+    async def flush(self) -> None:
+        for peer in list(self.peers):
+            if peer.out and not peer.closed:
+                data, peer.out = bytes(peer.out), bytearray()
+                try:
+                    await peer.stream.send_all(data)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    peer.closed = True
+
+    def route_outbox(self, now: int) -> None:
+        """Apply facts for local shards at once; queue the rest for the acceptor to forward."""
+        for _ in range(100):  # facts may cause facts; bounded so a bug cannot spin forever
+            moved = False
+            for engine in list(self.engines.values()):
+                for target, cmd in engine.take_outbox():
+                    moved = True
+                    if target in self.engines:
+                        self.engines[target].execute(cmd, now)
+                    else:
+                        self.outbox_backlog.append((target, cmd))
+            if not moved:
+                break
+        if not self.outbox_backlog:
+            return
+        acceptor = next((p for p in self.peers if p.role == "acceptor" and not p.closed), None)
+        if acceptor is not None:
+            acceptor.out += link.unsolicited(self.outbox_backlog)
+            self.outbox_backlog = []
+        elif len(self.outbox_backlog) > 100_000:
+            log.warning("dropping %d undeliverable cross-shard facts", len(self.outbox_backlog))
+            self.outbox_backlog = self.outbox_backlog[-100_000:]
+
+    # -- commands --------------------------------------------------------------------------
+
+    def dispatch(
+        self,
+        peer: LinkPeer,
+        link_id: int,
+        mode: int,
+        req_id: str | None,
+        conn: int,
+        shard: int,
+        raw: Mapping[str, Any],
+        now: int,
+    ) -> dict[str, Any] | None:
+        name = raw.get("cmd")
+        if isinstance(name, str) and name.startswith("_"):
+            return self.internal(peer, shard, raw, now)
+        cmd = normalize(dict(raw))
+        token: Token = (peer, link_id, mode, req_id)
+        if shard != link.ALL_SHARDS:
+            engine = self.engines.get(shard)
+            if engine is None:
+                return {"ok": False, "error": f"Shard {shard} is not served by this process"}
+            return engine.execute(cmd, now, token=token, conn=conn)
+        return self.scatter(cmd, now)
+
+    def scatter(self, cmd: dict[str, Any], now: int) -> dict[str, Any]:
+        name = cmd["cmd"]
+        if name in routing.SPLIT:
+            return self.split(cmd, now)
+        sub = cmd
+        if name == "GETJOBS":
+            sub = {**cmd, "offset": 0, "limit": int(cmd["offset"]) + int(cmd["limit"])}
+        replies = [e.execute(sub, now) or {"ok": True} for e in self.engines.values()]
+        return routing.merge_replies(cmd, replies)
+
+    def split(self, cmd: dict[str, Any], now: int) -> dict[str, Any]:
+        parts = routing.split_command(cmd)
+        results: dict[int, dict[str, Any]] = {}
+        for s, sub in parts.items():
+            engine = self.engines.get(s)
+            if engine is not None:
+                results[s] = engine.execute(sub, now) or {"ok": True}
+        return routing.join_split(cmd, parts, results)
+
+    def internal(
+        self, peer: LinkPeer, shard: int, cmd: Mapping[str, Any], now: int
+    ) -> dict[str, Any] | None:
+        name = cmd["cmd"]
+        if name == "_HELLO":
+            peer.role = str(cmd.get("role", "unknown"))
+            log.info("link from %s", peer.role)
+            return {"ok": True, "index": self.index, "shards": self.shards, "pid": os.getpid()}
+        if name == "_TICK":
+            for engine in self.engines.values():
+                engine.tick(str(cmd["kind"]), now)
+            return {"ok": True}
+        if name == "_CONNCLOSED":
+            for engine in self.engines.values():
+                engine.cancel_conn(int(cmd["conn"]))
+            return None
+        if name == "_REQUEUE":
+            by_shard: dict[int, list[int]] = {}
+            for job_id in cmd["ids"]:
+                by_shard.setdefault(routing.shard_of_id(int(job_id)), []).append(int(job_id))
+            for s, ids in by_shard.items():
+                if s in self.engines:
+                    self.engines[s].requeue(ids, now)
+            return None
+        if name == "_STATS":
+            return {"ok": True, **self.statistics()}
+        # Cross-shard facts and flow steps are engine commands addressed to one shard.
+        targets = self.engines.values() if shard == link.ALL_SHARDS else [self.engines[shard]]
+        reply: dict[str, Any] | None = {"ok": True}
+        for engine in targets:
+            reply = engine.execute(cmd, now)
+        return reply
+
+    def statistics(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "pid": os.getpid(),
+            "shards": self.shards,
+            "batches": self.batches,
+            "avg_batch": round(self.batch_requests / self.batches, 2) if self.batches else 0.0,
+        }
+
+    # -- timers ----------------------------------------------------------------------------
+
+    async def run_timer(self) -> None:
+        """Wake the batch loop at the earliest waiter deadline so blocked pulls end on time."""
+        while True:
+            now = wall_ms()
+            deadlines = [d for e in self.engines.values() if (d := e.next_deadline()) is not None]
+            delay = _MAX_TIMER_S
+            if deadlines:
+                # At least 2 ms: a deadline that cannot be served yet must not spin the loop.
+                delay = min(delay, max(0.002, (min(deadlines) - now) / 1000))
+            await trio.sleep(delay)
+            if deadlines and min(deadlines) <= wall_ms():
+                self.wake.set()
+
+
+def _mode_name(mode: int) -> Literal["json", "msgpack"]:
+    return "msgpack" if mode == link.MODE_MSGPACK else "json"
+
+
+async def serve(index: int, nprocs: int, socket_path: str, storage: Storage) -> None:
+    proc = ShardProcess(index, nprocs, storage)
+    await proc.load()
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(socket_path)  # stale socket of a previous (killed) incarnation
+    listener = trio.socket.socket(trio.socket.AF_UNIX, trio.socket.SOCK_STREAM)
+    await listener.bind(socket_path)
+    listener.listen(64)
+    listeners = [trio.SocketListener(listener)]
+    log.info("shard process %d/%d serving shards %s on %s", index, nprocs, proc.shards, socket_path)
+    try:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(proc.run_batches)
+            nursery.start_soon(proc.run_timer)
+            nursery.start_soon(trio.serve_listeners, proc.serve_link, listeners)
+    finally:
+        # The storage is written only inside finish_batch; nothing is pending here.
+        storage.close()

@@ -1,0 +1,54 @@
+"""Running one async scenario under Trio and under asyncio, and small runtime-neutral waits."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, TypeVar
+
+import trio
+
+from flashq.client._runtime import detect_runtime
+
+T = TypeVar("T")
+
+RUNTIMES = ["trio", "asyncio"]
+
+
+def run(runtime: str, main: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """`main()` to completion under `runtime` (a fresh event loop each time)."""
+    if runtime == "trio":
+        return trio.run(main)
+    return asyncio.run(main())
+
+
+async def sleep(seconds: float) -> None:
+    if detect_runtime() == "trio":
+        await trio.sleep(seconds)
+    else:
+        await asyncio.sleep(seconds)
+
+
+async def gather(*aws: Awaitable[T]) -> list[T]:
+    """Run the awaitables concurrently; results in order (the first error propagates)."""
+    if detect_runtime() == "asyncio":
+        return list(await asyncio.gather(*aws))
+    results: list[Any] = [None] * len(aws)
+
+    async def one(i: int, aw: Awaitable[T]) -> None:
+        results[i] = await aw
+
+    async with trio.open_nursery() as nursery:
+        for i, aw in enumerate(aws):
+            nursery.start_soon(one, i, aw)
+    return results
+
+
+async def wait_until(predicate: Callable[[], bool], timeout_s: float = 5.0) -> None:
+    """Poll `predicate` (a fact about another process or thread) until it holds."""
+    waited = 0.0
+    while not predicate():
+        if waited > timeout_s:
+            raise AssertionError("condition not reached in time")
+        await sleep(0.01)
+        waited += 0.01

@@ -1,0 +1,175 @@
+"""PUSH and PUSHB (PROTOCOL §2.1-§2.2): ids, options, validation, dedup rules."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.engine.helpers import T0, Harness
+
+
+def test_push_allocates_ids_carrying_the_shard() -> None:
+    h = Harness(shard=5)
+    first, second = h.push(), h.push()
+    # id = seq * 32 + shard, seq starting at 1
+    assert (first, second) == (1 * 32 + 5, 2 * 32 + 5)
+
+
+def test_pushed_job_has_every_option_on_the_wire(h: Harness) -> None:
+    job_id = h.push(
+        "q",
+        {"x": 1},
+        priority=7,
+        delay=500,
+        ttl=9000,
+        timeout=3000,
+        max_attempts=4,
+        backoff=100,
+        unique_key="u",
+        tags=["a", "b"],
+        lifo=True,
+        remove_on_complete=True,
+        remove_on_fail=True,
+        stall_timeout=1234,
+        job_id="custom",
+        keep_completed_age=60,
+        keep_completed_count=3,
+        group_id="g",
+    )
+    reply = h("GETJOB", id=job_id)
+    job = reply["job"]
+    assert reply["state"] == "delayed"
+    assert list(job) == [
+        "id", "queue", "data", "priority", "created_at", "run_at", "started_at", "attempts",
+        "max_attempts", "backoff", "ttl", "timeout", "unique_key", "depends_on", "progress",
+        "progress_msg", "tags", "lifo", "remove_on_complete", "remove_on_fail",
+        "last_heartbeat", "stall_timeout", "stall_count", "parent_id", "children_ids",
+        "children_completed", "custom_id", "keep_completed_age", "keep_completed_count",
+        "completed_at", "group_id",
+    ]  # fmt: skip
+    assert job["data"] == {"x": 1}
+    assert job["priority"] == 7
+    assert job["created_at"] == T0
+    assert job["run_at"] == T0 + 500
+    assert (job["ttl"], job["timeout"], job["max_attempts"], job["backoff"]) == (9000, 3000, 4, 100)
+    assert job["unique_key"] == "u"
+    assert job["tags"] == ["a", "b"]
+    assert job["lifo"] and job["remove_on_complete"] and job["remove_on_fail"]
+    assert job["stall_timeout"] == 1234
+    assert job["custom_id"] == "custom"
+    assert (job["keep_completed_age"], job["keep_completed_count"]) == (60, 3)
+    assert job["group_id"] == "g"
+    assert job["started_at"] == job["attempts"] == job["completed_at"] == 0
+    assert job["parent_id"] is None and job["children_ids"] == []
+
+
+def test_push_publishes_a_pushed_event_with_the_data(h: Harness) -> None:
+    job_id = h.push("q", {"a": 1})
+    assert h.events == [
+        {"event_type": "pushed", "queue": "q", "job_id": job_id, "timestamp": T0, "data": {"a": 1}}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("queue", "error"),
+    [
+        ("", "Queue name cannot be empty"),
+        ("a" * 257, "Queue name too long (max 256 chars)"),
+        (
+            "bad name",
+            "Queue name must contain only alphanumeric characters, underscores, hyphens, or dots",
+        ),
+    ],
+)
+def test_push_rejects_bad_queue_names(h: Harness, queue: str, error: str) -> None:
+    assert h("PUSH", queue=queue, data=1) == {"ok": False, "error": error}
+    assert h("PUSHB", queue=queue, jobs=[{"data": 1}]) == {"ok": True, "ids": []}
+
+
+def test_push_rejects_oversized_data(h: Harness) -> None:
+    data = "x" * 10_485_760  # estimate = length + 2 quotes
+    reply = h("PUSH", queue="q", data=data)
+    assert reply == {
+        "ok": False,
+        "error": "Job data too large (~10485762 bytes, max 10485760 bytes)",
+    }
+    assert h.counts()["waiting"] == 0
+
+
+def test_duplicate_unique_key_is_refused_while_the_holder_lives(h: Harness) -> None:
+    first = h.push(unique_key="k")
+    assert h("PUSH", queue="q", data=2, unique_key="k") == {
+        "ok": False,
+        "error": "Duplicate job with key: k",
+    }
+    # another queue has its own keys
+    h.push("other", unique_key="k")
+    h("ACK", id=h.pull_id())
+    assert h.state(first) == "completed"
+    h.push(unique_key="k")
+
+
+def test_custom_id_returns_the_live_job_and_creates_nothing(h: Harness) -> None:
+    first = h.push(job_id="order-1")
+    assert h.push(job_id="order-1") == first
+    assert h.counts()["waiting"] == 1
+    # per queue: the same custom id elsewhere is another job
+    assert h.push("other", job_id="order-1") != first
+    # once completed, the custom id is free again
+    h("ACK", id=h.pull_id())
+    second = h.push(job_id="order-1")
+    assert second != first
+
+
+def test_debounce_window(h: Harness) -> None:
+    h.push(debounce_id="d", debounce_ttl=1000)
+    assert h("PUSH", queue="q", data=1, debounce_id="d") == {
+        "ok": False,
+        "error": "Debounced: job with id 'd' was pushed recently",
+    }
+    h.push("other", debounce_id="d")  # per queue
+    h.advance(1000)
+    h.push(debounce_id="d")
+
+
+def test_pushb_returns_ids_in_order_and_skips_refused_jobs(h: Harness) -> None:
+    reply = h(
+        "PUSHB",
+        queue="q",
+        jobs=[
+            {"data": 1, "unique_key": "u"},
+            {"data": 2, "unique_key": "u"},  # taken by the first: skipped
+            {"data": "x" * 10_485_760},  # too large: skipped
+            {"data": 3, "job_id": "c"},
+            {"data": 4, "job_id": "c"},  # same custom id: the existing id again
+            {},  # data optional in PUSHB
+        ],
+    )
+    ids = reply["ids"]
+    assert len(ids) == 4
+    assert ids[2] == ids[1]
+    assert ids == [ids[0], ids[1], ids[1], ids[3]]
+    assert ids[0] < ids[1] < ids[3]
+    assert h.counts()["waiting"] == 3
+
+
+def test_pushb_of_more_than_1000_jobs_pushes_nothing(h: Harness) -> None:
+    assert h("PUSHB", queue="q", jobs=[{"data": i} for i in range(1001)]) == {
+        "ok": True,
+        "ids": [],
+    }
+    assert len(h("PUSHB", queue="q", jobs=[{"data": i} for i in range(1000)])["ids"]) == 1000
+
+
+def test_pushb_publishes_pushed_events(h: Harness) -> None:
+    ids = h("PUSHB", queue="q", jobs=[{"data": 1}, {"data": 2}])["ids"]
+    assert [(e["event_type"], e["job_id"]) for e in h.events] == [
+        ("pushed", ids[0]),
+        ("pushed", ids[1]),
+    ]
+
+
+def test_ids_are_not_reused_after_restart(h: Harness) -> None:
+    first = h.push()
+    h("CANCEL", id=first)
+    again = h.reloaded()
+    assert again.push() == first + 32
