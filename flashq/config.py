@@ -46,6 +46,12 @@ class Settings:
     restart_backoff_max_s: float = 5.0
     #: How long a graceful shutdown waits for in-flight requests before cancelling them.
     shutdown_grace_s: float = 5.0
+    #: HTTP CORS origins, comma-separated; "*" (the default) allows any origin.
+    cors_allow_origin: str = "*"
+    #: How often /ws/dashboard pushes a snapshot.
+    dashboard_interval_ms: int = 3000
+    #: Test-only: let webhooks target loopback/private addresses (SSRF rules off).
+    webhook_allow_private: bool = False
 
     def __attrs_post_init__(self) -> None:
         if not 1 <= self.shard_procs <= 32:
@@ -82,6 +88,12 @@ class Settings:
             values["fsync"] = env["FLASHQ_FSYNC"]
         if env.get("FLASHQ_SHARD_PROCS"):
             values["shard_procs"] = int(env["FLASHQ_SHARD_PROCS"])
+        if env.get("CORS_ALLOW_ORIGIN"):
+            values["cors_allow_origin"] = env["CORS_ALLOW_ORIGIN"]
+        if env.get("DASHBOARD_INTERVAL_MS"):
+            values["dashboard_interval_ms"] = int(env["DASHBOARD_INTERVAL_MS"])
+        if env.get("FLASHQ_WEBHOOK_ALLOW_PRIVATE"):
+            values["webhook_allow_private"] = env["FLASHQ_WEBHOOK_ALLOW_PRIVATE"] == "1"
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)
 

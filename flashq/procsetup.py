@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import ctypes
 import logging
+import os
 import signal
 import sys
 
-_PR_SET_PDEATHSIG = 1
+import trio
 
 
 def setup_logging(role: str, level: str = "INFO") -> None:
@@ -32,12 +32,23 @@ def become_child(role: str, level: str) -> None:
     """Set up a supervised child process.
 
     SIGINT is ignored: a terminal's Ctrl-C reaches the whole process group, and the
-    supervisor must be the one to stop children, in order. SIGTERM is requested if the
-    supervisor dies (even by SIGKILL), so no orphan keeps the ports or data files.
+    supervisor must be the one to stop children, in order.
     """
     setup_logging(role, level)
     set_title(f"flashq: {role}")
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+async def watch_parent(interval_s: float = 0.5) -> None:
+    """SIGTERM ourselves when the supervisor dies (even by SIGKILL): no orphan keeps ports.
+
+    Polling, not PR_SET_PDEATHSIG: that fires when the *thread* that forked us exits, and
+    trio spawns children from worker threads that come and go.
+    """
+    parent = os.getppid()
+    while True:
+        await trio.sleep(interval_s)
+        if os.getppid() != parent:
+            logging.getLogger("flashq").warning("supervisor is gone; shutting down")
+            os.kill(os.getpid(), signal.SIGTERM)
+            return

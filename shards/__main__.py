@@ -9,7 +9,7 @@ import sys
 import trio
 
 from flashq.config import ENV_SETTINGS, Settings
-from flashq.procsetup import become_child
+from flashq.procsetup import become_child, watch_parent
 from shards.process import serve
 from shards.storage import open_storage
 
@@ -18,6 +18,7 @@ async def _run(index: int, settings: Settings) -> None:
     storage = open_storage(settings.storage, settings.data_dir, settings.fsync)
     with trio.open_signal_receiver(signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
+            nursery.start_soon(watch_parent)
             nursery.start_soon(
                 serve, index, settings.shard_procs, settings.shard_socket(index), storage
             )

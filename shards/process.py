@@ -17,6 +17,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, cast
 
+import attrs
 import trio
 
 from flashq.errors import FlashQError, ProtocolError
@@ -71,6 +72,7 @@ class ShardProcess:
         #: Cross-shard facts for other processes while no acceptor link is up (bounded).
         self.outbox_backlog: list[tuple[int, dict[str, Any]]] = []
         self.batches = 0
+        self.events_dropped = 0
         self.batch_requests = 0
 
     async def load(self) -> None:
@@ -146,17 +148,28 @@ class ShardProcess:
                 owner, lid, rmode, rid = cast(Token, token)
                 replies.append((owner, lid, encode_reply(rmode, rid, reply)))
         changes: dict[int, dict[str, bytes | None]] = {}
+        events: list[dict[str, Any]] = []
         for s, engine in self.engines.items():
             ch = engine.take_changes()
             if ch:
                 changes[s] = ch
-            engine.take_events()  # the event stream to the acceptor is issue #7
+            events.extend(engine.take_events())
         if changes:
             await trio.to_thread.run_sync(self.storage.commit, changes)
         for peer, link_id, payload in replies:
             if not peer.closed:
                 peer.out += link.pack([link_id, payload])
+        if events:
+            # Published only once committed: an event never announces a change a crash undoes.
+            acceptor = self.acceptor()
+            if acceptor is not None:
+                acceptor.out += link.pack([0, {"events": events}])
+            else:
+                self.events_dropped += len(events)
         await self.flush()
+
+    def acceptor(self) -> LinkPeer | None:
+        return next((p for p in self.peers if p.role == "acceptor" and not p.closed), None)
 
     async def flush(self) -> None:
         for peer in list(self.peers):
@@ -182,7 +195,7 @@ class ShardProcess:
                 break
         if not self.outbox_backlog:
             return
-        acceptor = next((p for p in self.peers if p.role == "acceptor" and not p.closed), None)
+        acceptor = self.acceptor()
         if acceptor is not None:
             acceptor.out += link.unsolicited(self.outbox_backlog)
             self.outbox_backlog = []
@@ -259,7 +272,7 @@ class ShardProcess:
                     self.engines[s].requeue(ids, now)
             return None
         if name == "_STATS":
-            return {"ok": True, **self.statistics()}
+            return {"ok": True, **self.statistics(now)}
         # Cross-shard facts and flow steps are engine commands addressed to one shard.
         targets = self.engines.values() if shard == link.ALL_SHARDS else [self.engines[shard]]
         reply: dict[str, Any] | None = {"ok": True}
@@ -267,13 +280,20 @@ class ShardProcess:
             reply = engine.execute(cmd, now)
         return reply
 
-    def statistics(self) -> dict[str, Any]:
+    def statistics(self, now: int) -> dict[str, Any]:
+        """Per-process gauges for /metrics and the dashboard (which shard process is hot)."""
+        storage = attrs.asdict(self.storage.statistics())
+        storage = {k: v for k, v in storage.items() if not isinstance(v, dict)}
         return {
             "index": self.index,
             "pid": os.getpid(),
             "shards": self.shards,
             "batches": self.batches,
+            "requests": self.batch_requests,
             "avg_batch": round(self.batch_requests / self.batches, 2) if self.batches else 0.0,
+            "events_dropped": self.events_dropped,
+            "engines": {s: attrs.asdict(e.statistics()) for s, e in self.engines.items()},
+            "storage": storage,
         }
 
     # -- timers ----------------------------------------------------------------------------

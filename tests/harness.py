@@ -37,9 +37,10 @@ class ServerProcess:
         storage: str = "memory",
         extra: list[str] | None = None,
         env: dict[str, str] | None = None,
+        port: int | None = None,
     ) -> None:
         self.data_dir = data_dir
-        self.port = free_port()
+        self.port = port or free_port()
         self.shard_procs = shard_procs
         self.args = [
             sys.executable, "-m", "flashq", "serve", "--host", "127.0.0.1",

@@ -2,7 +2,7 @@
 
 `flashq.client` offers one async API under both event loops. Everything that differs
 (sockets, waiting for a reply, sleeping, tasks, threads, signals) sits behind the two
-protocols below, implemented in `_trio.py` and `_asyncio.py`; the implementation is picked
+protocols below, implemented in `_trio*.py` and `_asyncio*.py`; the implementation is picked
 when a client connects, from the event loop that is running then.
 """
 
@@ -67,7 +67,11 @@ class Event(Protocol):
 class TaskGroup(Protocol):
     def start_soon(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None: ...
     def cancel(self) -> None:
-        """Cancel every task started in the group (not the body of its `async with`)."""
+        """Cancel every task started in the group.
+
+        Under Trio the rest of the `async with` body is cancelled too (it is a nursery),
+        under asyncio it is not: call it as the last statement of the body.
+        """
         ...
 
 
@@ -129,10 +133,10 @@ def current_runtime(thread_limit: int | None = None) -> Runtime:
     default).
     """
     if detect_runtime() == "trio":
-        from flashq.client._trio import TrioRuntime
+        from flashq.client._trio_runtime import TrioRuntime
 
         return TrioRuntime(thread_limit)
-    from flashq.client._asyncio import AsyncioRuntime
+    from flashq.client._asyncio_runtime import AsyncioRuntime
 
     return AsyncioRuntime(thread_limit)
 

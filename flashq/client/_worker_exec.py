@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import inspect
 import logging
+import multiprocessing
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, ProcessPoolExecutor
 from typing import TYPE_CHECKING, Any, final
 
 import attrs
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
     from flashq.client._sync import Portal
     from flashq.client.job import Job
 
-__all__ = ["AckBatcher", "Active", "Heartbeats", "JobRunner", "WorkerBinding"]
+__all__ = ["AckBatcher", "Active", "Heartbeats", "JobRunner", "WorkerBinding", "process_pool"]
 
 logger = logging.getLogger(__name__)
 
@@ -256,3 +257,11 @@ class JobRunner:
                 await self._events.emit("error", exc)
             return False
         return True
+
+
+def process_pool(processes: int | None) -> Executor | None:
+    """The worker's process pool for `processes=N`, or None."""
+    if not processes:
+        return None
+    # spawn: forking a process that runs an event loop and threads is not safe.
+    return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))

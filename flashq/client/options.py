@@ -1,4 +1,4 @@
-"""Client settings and push options: the inputs of the SDK, with their wire mapping."""
+"""The inputs of the SDK: client, push, flow and worker options, with their wire mapping."""
 
 from __future__ import annotations
 
@@ -9,7 +9,16 @@ from typing import Any, Final, TypedDict, final
 
 import attrs
 
-__all__ = ["ClientOptions", "ClientOpts", "ConnectionOpts", "FlowChild", "PushOptions", "PushOpts"]
+__all__ = [
+    "ClientOptions",
+    "ClientOpts",
+    "ConnectionOpts",
+    "FlowChild",
+    "PushOptions",
+    "PushOpts",
+    "WorkerOptions",
+    "WorkerOpts",
+]
 
 DEFAULT_HOST: Final = "127.0.0.1"
 DEFAULT_PORT: Final = 6789
@@ -238,3 +247,43 @@ class FlowChild:
         if self.delay is not None:
             out["delay"] = self.delay
         return out
+
+
+@final
+@attrs.frozen
+class WorkerOptions:
+    """How a worker pulls and runs jobs.
+
+    Attributes:
+        concurrency: most jobs handled at once (pulls never take more than the free slots).
+        batch_size: most jobs per PULLB.
+        pull_timeout_ms: how long one PULLB may wait on the server for a job.
+        shutdown_timeout_s: on stop, how long jobs in flight may take to finish.
+        heartbeat_interval_s: beat this often for each job; None: a third of the job's
+            `stall_timeout` (10 s for the default 30 s window).
+        sync_in_thread: run sync handlers in threads (False: call them in the event loop,
+            for trivial handlers where a thread hop would dominate).
+        processes: run the (sync, picklable) handler in a pool of this many processes,
+            the "sandboxed processor" for CPU-bound work; it receives an unbound Job.
+        ack_batch: acknowledge result-less jobs with ACKB batches instead of one ACK each.
+    """
+
+    concurrency: int = attrs.field(default=10, validator=attrs.validators.ge(1))
+    batch_size: int = attrs.field(default=100, validator=attrs.validators.ge(1))
+    pull_timeout_ms: int = 1000
+    shutdown_timeout_s: float = 30.0
+    heartbeat_interval_s: float | None = None
+    sync_in_thread: bool = True
+    processes: int | None = None
+    ack_batch: bool = True
+
+
+class WorkerOpts(TypedDict, total=False):
+    concurrency: int
+    batch_size: int
+    pull_timeout_ms: int
+    shutdown_timeout_s: float
+    heartbeat_interval_s: float | None
+    sync_in_thread: bool
+    processes: int | None
+    ack_batch: bool

@@ -10,21 +10,26 @@ hand them back to the queue.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
 from contextlib import AbstractAsyncContextManager, nullcontext
-from typing import Any, Final, Literal, TypedDict, TypeVar, Unpack, final
+from typing import Any, Final, Literal, TypeVar, Unpack, final
 
 import attrs
 
 from flashq.client._api import Api
 from flashq.client._events import EventName, Events
 from flashq.client._runtime import Event, Runtime, TaskGroup, backoff_delays, current_runtime
-from flashq.client._worker_exec import AckBatcher, Active, Heartbeats, JobRunner, WorkerBinding
+from flashq.client._worker_exec import (
+    AckBatcher,
+    Active,
+    Heartbeats,
+    JobRunner,
+    WorkerBinding,
+    process_pool,
+)
 from flashq.client.client import FlashQ
 from flashq.client.job import Job
-from flashq.client.options import ClientOptions
+from flashq.client.options import ClientOptions, WorkerOptions, WorkerOpts
 from flashq.errors import FlashQError
 
 __all__ = ["Worker", "WorkerOptions"]
@@ -33,46 +38,6 @@ logger = logging.getLogger(__name__)
 
 F = TypeVar("F", bound=Callable[..., Any])
 Handler = Callable[[Job], Any]
-
-
-@final
-@attrs.frozen
-class WorkerOptions:
-    """How a worker pulls and runs jobs.
-
-    Attributes:
-        concurrency: most jobs handled at once (pulls never take more than the free slots).
-        batch_size: most jobs per PULLB.
-        pull_timeout_ms: how long one PULLB may wait on the server for a job.
-        shutdown_timeout_s: on stop, how long jobs in flight may take to finish.
-        heartbeat_interval_s: beat this often for each job; None: a third of the job's
-            `stall_timeout` (10 s for the default 30 s window).
-        sync_in_thread: run sync handlers in threads (False: call them in the event loop,
-            for trivial handlers where a thread hop would dominate).
-        processes: run the (sync, picklable) handler in a pool of this many processes,
-            the "sandboxed processor" for CPU-bound work; it receives an unbound Job.
-        ack_batch: acknowledge result-less jobs with ACKB batches instead of one ACK each.
-    """
-
-    concurrency: int = attrs.field(default=10, validator=attrs.validators.ge(1))
-    batch_size: int = attrs.field(default=100, validator=attrs.validators.ge(1))
-    pull_timeout_ms: int = 1000
-    shutdown_timeout_s: float = 30.0
-    heartbeat_interval_s: float | None = None
-    sync_in_thread: bool = True
-    processes: int | None = None
-    ack_batch: bool = True
-
-
-class WorkerOpts(TypedDict, total=False):
-    concurrency: int
-    batch_size: int
-    pull_timeout_ms: int
-    shutdown_timeout_s: float
-    heartbeat_interval_s: float | None
-    sync_in_thread: bool
-    processes: int | None
-    ack_batch: bool
 
 
 _ERROR_BACKOFF_S: Final = (0.05, 2.0)
@@ -123,6 +88,7 @@ class Worker:
         self._active: dict[int, Active] = {}
         self._reserved = 0
         self._runner: JobRunner | None = None
+        self._jobs: TaskGroup | None = None
         self._stop_requested = False
         self._force = False
         self._stop_event: Event | None = None
@@ -223,7 +189,7 @@ class Worker:
         if client is None:
             client = owned = FlashQ(self.client_options)
         api = WorkerBinding(client, self.events, self._active)
-        pool = _process_pool(opts.processes)
+        pool = process_pool(opts.processes)
         acks = AckBatcher(rt, api) if opts.ack_batch else None
         self._runner = JobRunner(
             rt, api, self.handler, self.events, acks,
@@ -237,17 +203,10 @@ class Worker:
             rt.watch_signals(self._on_signal) if handle_signals else nullcontext()
         )
         try:
-            async with signals, rt.open_task_group() as jobs, rt.open_task_group() as service:
-                for queue in self.queues:
-                    service.start_soon(self._pull_loop, rt, api, heartbeats, jobs, queue)
-                service.start_soon(heartbeats.serve)
-                if acks is not None:
-                    service.start_soon(acks.serve)
-                await self.events.emit("ready")
-                if task_status is not None:
-                    task_status.started()
-                await self._stop_event.wait()
-                await self._drain(rt, api, jobs)
+            async with signals, rt.open_task_group() as service:
+                leftover = await self._handle_jobs(rt, api, heartbeats, acks, service, task_status)
+                if leftover:
+                    await self._requeue(api, leftover)
                 service.cancel()
         finally:
             self.state = "stopped"
@@ -259,36 +218,63 @@ class Worker:
             self._stopped_event.set()
             await self.events.emit("stopped")
 
+    async def _handle_jobs(
+        self, rt: Runtime, api: WorkerBinding, heartbeats: Heartbeats, acks: AckBatcher | None,
+        service: TaskGroup, task_status: Any,
+    ) -> list[int]:  # fmt: skip
+        """Pull and handle jobs until stopped, then drain; return the ids cut off by the deadline.
+
+        Jobs run in their own task group inside the service tasks' one (pullers, heartbeats,
+        ack flusher), so they can be cancelled while the service tasks go on.
+        """
+        stop = self._stop_event
+        assert stop is not None
+        async with rt.open_task_group() as jobs:
+            self._jobs = jobs
+            for queue in self.queues:
+                service.start_soon(self._pull_loop, rt, api, heartbeats, queue)
+            service.start_soon(heartbeats.serve)
+            if acks is not None:
+                service.start_soon(acks.serve)
+            await self.events.emit("ready")
+            if task_status is not None:
+                task_status.started()
+            await stop.wait()
+            self.state = "stopping"
+            await self.events.emit("stopping")
+            self._idle_event = rt.event()
+            if self._is_idle() or self._force:
+                self._idle_event.set()
+            finished = await rt.wait_event(self._idle_event, self.options.shutdown_timeout_s)
+            if finished and not self._force:
+                return []
+            leftover = [a.job.id for a in self._active.values()]
+            self._jobs = None
+            jobs.cancel()  # last: under Trio this also cancels the rest of the block
+        return leftover
+
     def _on_signal(self, signum: int) -> None:
         logger.info("signal %d: %s", signum, "stopping now" if self._stop_requested else "stopping")
         self.request_stop(force=self._stop_requested)
 
-    async def _drain(self, rt: Runtime, api: WorkerBinding, jobs: TaskGroup) -> None:
-        """Stop pulling, wait for jobs in flight up to the deadline, then cancel the rest."""
-        self.state = "stopping"
-        await self.events.emit("stopping")
-        self._idle_event = rt.event()
-        if (not self._active and self._reserved == 0) or self._force:
-            self._idle_event.set()
-        finished = await rt.wait_event(self._idle_event, self.options.shutdown_timeout_s)
-        if finished and not self._force:
-            return
-        leftover = [a.job.id for a in self._active.values()]
-        jobs.cancel()
-        if leftover:
-            # Hand them back at once (attempts unchanged) instead of waiting for a stall.
-            logger.warning("shutdown deadline: returning %d jobs to their queues", len(leftover))
-            requeue = [{"cmd": "MOVETODELAYED", "id": i, "delay": 0} for i in leftover]
-            try:
-                await api._request_many(requeue)
-            except FlashQError as exc:
-                logger.warning("could not return jobs to their queues: %s", exc)
+    async def _requeue(self, api: WorkerBinding, job_ids: list[int]) -> None:
+        """Hand jobs we will not finish back to their queue at once (attempts unchanged),
+        instead of leaving them active until they stall."""
+        logger.warning("returning %d unfinished jobs to their queues", len(job_ids))
+        requeue = [{"cmd": "MOVETODELAYED", "id": i, "delay": 0} for i in job_ids]
+        try:
+            await api._request_many(requeue)
+        except FlashQError as exc:
+            logger.warning("could not return jobs to their queues: %s", exc)
+
+    def _is_idle(self) -> bool:
+        return not self._active and self._reserved == 0
 
     def _job_done(self, job_id: int) -> None:
         self._active.pop(job_id, None)
         if self._wake_pullers is not None:
             self._wake_pullers.set()
-        if self._idle_event is not None and not self._active and self._reserved == 0:
+        if self._idle_event is not None and self._is_idle():
             self._idle_event.set()
 
     async def _run_job(self, job: Job) -> None:
@@ -299,7 +285,7 @@ class Worker:
             self._job_done(job.id)
 
     async def _pull_loop(
-        self, rt: Runtime, api: WorkerBinding, heartbeats: Heartbeats, jobs: TaskGroup, queue: str
+        self, rt: Runtime, api: WorkerBinding, heartbeats: Heartbeats, queue: str
     ) -> None:
         opts = self.options
         delays = backoff_delays(*_ERROR_BACKOFF_S)
@@ -323,19 +309,17 @@ class Worker:
             finally:
                 self._reserved -= count
             delays = backoff_delays(*_ERROR_BACKOFF_S)
+            jobs = self._jobs
+            if jobs is None:  # forced stop while this pull was out
+                if batch:
+                    await self._requeue(api, [job.id for job in batch])
+                return
             now = rt.current_time()
             for job in batch:
                 self._active[job.id] = Active(job, now, heartbeats.interval_for(job))
                 jobs.start_soon(self._run_job, job)
-        if self._idle_event is not None and not self._active and self._reserved == 0:
+        if self._idle_event is not None and self._is_idle():
             self._idle_event.set()
-
-
-def _process_pool(processes: int | None) -> Executor | None:
-    if not processes:
-        return None
-    # spawn: forking a process that runs an event loop and threads is not safe.
-    return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))
 
 
 @final

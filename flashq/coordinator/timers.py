@@ -17,6 +17,7 @@ from typing import Final
 import trio
 
 from flashq.config import Settings
+from flashq.procsetup import watch_parent
 from flashq.server.shard_link import ShardLink
 
 log = logging.getLogger("flashq.coordinator")
@@ -43,6 +44,7 @@ async def tick_loop(link: ShardLink, kind: str, period_s: float) -> None:
 async def serve(settings: Settings) -> None:
     with trio.open_signal_receiver(signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
+            nursery.start_soon(watch_parent)
             for i in range(settings.shard_procs):
                 lk = ShardLink(i, settings.shard_socket(i), "coordinator")
                 await nursery.start(lk.run)

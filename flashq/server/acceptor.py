@@ -16,7 +16,9 @@ import socket
 import trio
 
 from flashq.config import Settings
+from flashq.procsetup import watch_parent
 from flashq.server.connection import ClientConnection
+from flashq.server.events import EventHub
 from flashq.server.router import Router
 from flashq.server.shard_link import ShardLink
 
@@ -48,14 +50,20 @@ async def open_unix_listener(path: str) -> trio.SocketListener:
 
 async def serve(settings: Settings) -> None:
     async with trio.open_nursery() as nursery:
+        nursery.start_soon(watch_parent)
         links = [
             ShardLink(i, settings.shard_socket(i), "acceptor") for i in range(settings.shard_procs)
         ]
-        router = Router(links, nursery)
+        hub = EventHub()
+        router = Router(links, nursery, hub)
         for lk in links:
-            lk.on_outbox = router.forward_outbox
+            lk.on_message = router.on_shard_message
             await nursery.start(lk.run)
 
+        if settings.http:
+            from flashq.server.http import serve_http
+
+            await nursery.start(serve_http, settings, router, hub)
         listeners = [await open_tcp_listener(settings.host, settings.tcp_port)]
         if settings.unix_socket:
             listeners.append(await open_unix_listener(settings.unix_socket))

@@ -20,6 +20,7 @@ import trio
 from flashq.errors import ProtocolError
 from flashq.protocol import link, routing
 from flashq.protocol.commands import normalize
+from flashq.server.events import EventHub
 from flashq.server.shard_link import ShardLink
 
 if TYPE_CHECKING:
@@ -35,10 +36,11 @@ def _is_uint(value: Any) -> bool:
 
 
 class Router:
-    def __init__(self, links: list[ShardLink], nursery: trio.Nursery) -> None:
+    def __init__(self, links: list[ShardLink], nursery: trio.Nursery, hub: EventHub) -> None:
         self.links = links
         self.nprocs = len(links)
         self.nursery = nursery
+        self.hub = hub
 
     def link_of_shard(self, shard: int) -> ShardLink:
         return self.links[shard % self.nprocs]
@@ -86,6 +88,29 @@ class Router:
         except ProtocolError as exc:
             diag = str(exc)
         conn.reply({"ok": False, "error": conn.parse_error(diag)}, req_id)
+
+    async def execute(self, obj: dict[str, Any], conn: int = 0) -> dict[str, Any]:
+        """Run one client command and return its reply object (the HTTP API's entry point).
+
+        The same validation and engine code as the TCP path; `conn` 0 owns no blocked pulls.
+        """
+        name = obj.get("cmd")
+        if name == "PING":
+            return {"ok": True, "pong": True}
+        shard = self.shard_for(name, obj)
+        try:
+            if shard is not None:
+                return await self.one(shard, obj)
+            cmd = normalize(dict(obj))
+            if name in routing.SCATTER or name in routing.SPLIT or name == "GETJOBS":
+                return await self.scatter(cmd)
+            if name == "FLOW":
+                return await self.flow(cmd)
+            if name == "GETCHILDREN":
+                return await self.children(cmd)
+            return {"ok": False, "error": f"Invalid: unknown command: {name}"}
+        except ProtocolError as exc:
+            return {"ok": False, "error": f"Invalid: {exc}"}
 
     # -- multi-shard commands (off the hot path: one task each) ----------------------------
 
@@ -190,6 +215,11 @@ class Router:
         reply["children"] = [j for j in jobs.get("jobs", []) if j.get("state") != "completed"]
         return reply
 
+    async def process_stats(self) -> list[dict[str, Any]]:
+        """One `_STATS` reply per shard process (a down process answers with an error)."""
+        results = await self.gather({p: (p, {"cmd": "_STATS"}) for p in range(self.nprocs)})
+        return [results[p] for p in range(self.nprocs)]
+
     # -- connection life -------------------------------------------------------------------
 
     def connection_closed(self, conn: ClientConnection) -> None:
@@ -226,6 +256,12 @@ class Router:
             self.links[proc].send(link.MODE_OBJECT, None, 0, link.ALL_SHARDS,
                                   {"cmd": "_REQUEUE", "ids": proc_ids}, None)  # fmt: skip
         log.info("requeued %d jobs of closed connection %d", len(ids), conn.id)
+
+    def on_shard_message(self, message: dict[str, Any]) -> None:
+        if "outbox" in message:
+            self.forward_outbox(message["outbox"])
+        if "events" in message:
+            self.hub.publish(message["events"])
 
     def forward_outbox(self, items: list[list[Any]]) -> None:
         """Cross-shard facts from one shard process, delivered to the owner of the target."""

@@ -22,8 +22,8 @@ log = logging.getLogger("flashq.acceptor.link")
 
 #: Reply callback: receives the payload (bytes for client modes, a dict for MODE_OBJECT).
 ReplyCallback = Callable[[Any], None]
-#: Unsolicited messages (cross-shard facts) from the shard process.
-OutboxHandler = Callable[[list[list[Any]]], None]
+#: Unsolicited messages from the shard process: {"outbox": [...]} and/or {"events": [...]}.
+MessageHandler = Callable[[dict[str, Any]], None]
 
 UNAVAILABLE = "Shard process unavailable, retry"
 
@@ -39,12 +39,12 @@ def error_payload(mode: int, req_id: str | None, text: str) -> Any:
 
 class ShardLink:
     def __init__(
-        self, index: int, path: str, role: str, on_outbox: OutboxHandler | None = None
+        self, index: int, path: str, role: str, on_message: MessageHandler | None = None
     ) -> None:
         self.index = index
         self.path = path
         self.role = role
-        self.on_outbox = on_outbox
+        self.on_message = on_message
         self._ids = itertools.count(1)
         self._pending: dict[int, tuple[int, str | None, ReplyCallback]] = {}
         self._out = bytearray()
@@ -155,8 +155,8 @@ class ShardLink:
                 return
             for link_id, payload in decoder.feed(data):
                 if link_id == 0:
-                    if self.on_outbox is not None:
-                        self.on_outbox(payload["outbox"])
+                    if self.on_message is not None:
+                        self.on_message(payload)
                     continue
                 entry = self._pending.pop(link_id, None)
                 if entry is not None:

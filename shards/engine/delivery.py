@@ -62,10 +62,12 @@ def select(st: ShardState, q: QueueState, now: int, count: int) -> list[Job]:
         job = ready.pop()
         if job is None:
             break
+        group = job.group_id
         if job.ttl and now - job.created_at > job.ttl:
             forget(st, job)  # expired while waiting: dropped silently (PROTOCOL §2.3)
+            if group is not None:
+                st.unpark(q, group)  # it may have been its group's ready representative
             continue
-        group = job.group_id
         if group is not None and group in active_groups:
             st.park(q, job)
             continue

@@ -1,4 +1,4 @@
-"""The job record: in-memory fields, the 31-key wire object, and the storage codec.
+"""The job record: in-memory fields and the 31-key wire object (storage codec: `job_codec`).
 
 A `Job` is a plain ``__slots__`` class rather than an attrs class: it is created and mutated on
 the hottest path (PUSHB of 1 000 jobs), and the wire dict is built only when a reply needs it.
@@ -6,9 +6,8 @@ the hottest path (PUSHB of 1 000 jobs), and the wire dict is built only when a r
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
-
-import msgpack
 
 if TYPE_CHECKING:
     from .pqueue import JobHeap
@@ -24,10 +23,6 @@ COMPLETED: Final = "completed"
 
 WAITING_CHILDREN: Final = "waiting-children"
 UNKNOWN: Final = "unknown"
-
-RECORD_VERSION: Final = 1
-
-_pack = msgpack.Packer(use_bin_type=True).pack
 
 
 class Job:
@@ -116,46 +111,58 @@ class Job:
     heap: JobHeap | None  # the heap holding `entry`, while WAITING
     entry: tuple[Any, ...] | None
 
-    def __init__(self, job_id: int, queue: str, data: Any, now: int) -> None:
-        self.id = job_id
-        self.queue = queue
-        self.data = data
-        self.priority = 0
-        self.created_at = now
-        self.run_at = now
-        self.started_at = 0
-        self.attempts = 0
-        self.max_attempts = 0
-        self.backoff = 0
-        self.ttl = 0
-        self.timeout = 0
-        self.unique_key = None
-        self.depends_on = []
-        self.progress = 0
-        self.progress_msg = None
-        self.tags = []
-        self.lifo = False
-        self.remove_on_complete = False
-        self.remove_on_fail = False
-        self.last_heartbeat = 0
-        self.stall_timeout = 0
-        self.stall_count = 0
-        self.parent_id = None
-        self.children_ids = []
-        self.custom_id = None
-        self.keep_completed_age = 0
-        self.keep_completed_count = 0
-        self.completed_at = 0
-        self.group_id = None
-        self.state = WAITING
-        self.result = None
-        self.pending = None
-        self.watchers = None
-        self.done_children = None
-        self.children_total = 0
-        self.failed_at = 0
-        self.heap = None
-        self.entry = None
+    @classmethod
+    def from_push(
+        cls, job_id: int, queue: str, now: int, fields: Mapping[str, Any], parent_id: int | None
+    ) -> Job:
+        """A new waiting job from PUSH fields (a normalized PUSH dict or a PUSHB element).
+
+        Sets every slot exactly once: this is the hottest constructor (PUSHB).
+        """
+        get = fields.get
+        job = cls.__new__(cls)
+        job.id = job_id
+        job.queue = queue
+        job.data = get("data")
+        job.priority = get("priority") or 0
+        job.created_at = now
+        delay = get("delay")
+        job.run_at = now + delay if delay else now
+        job.started_at = 0
+        job.attempts = 0
+        job.max_attempts = get("max_attempts") or 0
+        job.backoff = get("backoff") or 0
+        job.ttl = get("ttl") or 0
+        job.timeout = get("timeout") or 0
+        job.unique_key = get("unique_key")
+        depends_on = get("depends_on")
+        job.depends_on = list(depends_on) if depends_on else []
+        job.progress = 0
+        job.progress_msg = None
+        job.tags = get("tags") or []
+        job.lifo = bool(get("lifo"))
+        job.remove_on_complete = bool(get("remove_on_complete"))
+        job.remove_on_fail = bool(get("remove_on_fail"))
+        job.last_heartbeat = 0
+        job.stall_timeout = get("stall_timeout") or 0
+        job.stall_count = 0
+        job.parent_id = parent_id
+        job.children_ids = []
+        job.custom_id = get("job_id")
+        job.keep_completed_age = get("keep_completed_age") or 0
+        job.keep_completed_count = get("keep_completed_count") or 0
+        job.completed_at = 0
+        job.group_id = get("group_id")
+        job.state = WAITING
+        job.result = None
+        job.pending = None
+        job.watchers = None
+        job.done_children = None
+        job.children_total = 0
+        job.failed_at = 0
+        job.heap = None
+        job.entry = None
+        return job
 
     def __repr__(self) -> str:
         return f"<Job {self.id} {self.queue!r} {self.state}>"
@@ -205,135 +212,3 @@ class Job:
         if state in (DEPS, PARENT):
             return WAITING_CHILDREN
         return state
-
-    def pack(self) -> bytes:
-        """The storage record: a msgpack list, positional (see `unpack` for the order)."""
-        done = self.done_children
-        pending = self.pending
-        packed: bytes = _pack(
-            [
-                RECORD_VERSION,
-                self.state,
-                self.queue,
-                self.data,
-                self.priority,
-                self.created_at,
-                self.run_at,
-                self.started_at,
-                self.attempts,
-                self.max_attempts,
-                self.backoff,
-                self.ttl,
-                self.timeout,
-                self.unique_key,
-                self.depends_on,
-                self.progress,
-                self.progress_msg,
-                self.tags,
-                self.lifo,
-                self.remove_on_complete,
-                self.remove_on_fail,
-                self.stall_timeout,
-                self.stall_count,
-                self.parent_id,
-                self.children_ids,
-                sorted(done) if done else None,
-                self.children_total,
-                self.custom_id,
-                self.keep_completed_age,
-                self.keep_completed_count,
-                self.completed_at,
-                self.group_id,
-                self.result,
-                sorted(pending) if pending else None,
-                self.watchers,
-                self.failed_at,
-                self.last_heartbeat,
-            ]
-        )
-        return packed
-
-    @classmethod
-    def unpack(cls, job_id: int, raw: bytes) -> Job:
-        """Rebuild a job from `pack` output.
-
-        Raises:
-            ValueError: not a job record of a known version.
-        """
-        rec = msgpack.unpackb(raw, raw=False, strict_map_key=False)
-        if not isinstance(rec, list) or not rec or rec[0] != RECORD_VERSION:
-            raise ValueError(f"job record {job_id}: unknown format")
-        (
-            _version,
-            state,
-            queue,
-            data,
-            priority,
-            created_at,
-            run_at,
-            started_at,
-            attempts,
-            max_attempts,
-            backoff,
-            ttl,
-            timeout,
-            unique_key,
-            depends_on,
-            progress,
-            progress_msg,
-            tags,
-            lifo,
-            remove_on_complete,
-            remove_on_fail,
-            stall_timeout,
-            stall_count,
-            parent_id,
-            children_ids,
-            done,
-            children_total,
-            custom_id,
-            keep_completed_age,
-            keep_completed_count,
-            completed_at,
-            group_id,
-            result,
-            pending,
-            watchers,
-            failed_at,
-            last_heartbeat,
-        ) = rec
-        job = cls(job_id, queue, data, created_at)
-        job.state = state
-        job.priority = priority
-        job.run_at = run_at
-        job.started_at = started_at
-        job.attempts = attempts
-        job.max_attempts = max_attempts
-        job.backoff = backoff
-        job.ttl = ttl
-        job.timeout = timeout
-        job.unique_key = unique_key
-        job.depends_on = depends_on
-        job.progress = progress
-        job.progress_msg = progress_msg
-        job.tags = tags
-        job.lifo = lifo
-        job.remove_on_complete = remove_on_complete
-        job.remove_on_fail = remove_on_fail
-        job.stall_timeout = stall_timeout
-        job.stall_count = stall_count
-        job.parent_id = parent_id
-        job.children_ids = children_ids
-        job.done_children = set(done) if done else None
-        job.children_total = children_total
-        job.custom_id = custom_id
-        job.keep_completed_age = keep_completed_age
-        job.keep_completed_count = keep_completed_count
-        job.completed_at = completed_at
-        job.group_id = group_id
-        job.result = result
-        job.pending = set(pending) if pending else None
-        job.watchers = watchers
-        job.failed_at = failed_at
-        job.last_heartbeat = last_heartbeat
-        return job

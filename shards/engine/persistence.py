@@ -20,6 +20,7 @@ derived from the job records.
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
@@ -29,6 +30,7 @@ import msgpack
 from flashq.errors import StorageError
 
 from .job import ACTIVE, COMPLETED, DEPS, FAILED, PARENT, WAITING, Job
+from .job_codec import pack_job, unpack_job
 from .lifecycle import child_done, dep_done, forget, release_parent_if_done
 from .pqueue import delayed_entry, ready_entry
 from .schedules import KEY_PREFIX as CRON_PREFIX
@@ -47,7 +49,7 @@ def take_changes(st: ShardState) -> dict[str, bytes | None]:
     jobs = st.jobs
     for job_id in st.dirty:
         job = jobs.get(job_id)
-        changes[f"j:{job_id}"] = None if job is None else job.pack()
+        changes[f"j:{job_id}"] = None if job is None else pack_job(job)
     st.dirty = set()
     if st.meta_dirty:
         st.meta_dirty = False
@@ -62,28 +64,43 @@ def take_changes(st: ShardState) -> dict[str, bytes | None]:
 def load(st: ShardState, records: Mapping[str, bytes], now: int) -> None:
     """Rebuild the shard from its committed records (into a fresh state).
 
+    The cyclic garbage collector is paused meanwhile (and restored): a million-record load
+    allocates millions of long-lived objects, and collecting them as they arrive would
+    repeatedly traverse everything already loaded, for nothing.
+
     Raises:
         StorageError: a record cannot be decoded.
     """
-    loaded: list[Job] = []
-    for key, raw in records.items():
-        try:
-            _load_record(st, key, raw, now, loaded)
-        except (ValueError, TypeError, KeyError, msgpack.UnpackException) as exc:
-            raise StorageError(f"shard {st.shard}: corrupt record {key!r}: {exc}") from exc
-    st.kv.load(records)
-    _rebuild_jobs(st, loaded, now)
-    _resume_cross_shard(st, now)
+    gc_was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        loaded: list[Job] = []
+        kv_records: dict[str, bytes] = {}
+        for key, raw in records.items():
+            try:
+                if key.startswith("j:"):
+                    loaded.append(unpack_job(int(key[2:]), raw))
+                elif key.startswith("k:"):
+                    kv_records[key] = raw
+                else:
+                    _load_record(st, key, raw, now)
+            except (ValueError, TypeError, KeyError, msgpack.UnpackException) as exc:
+                raise StorageError(f"shard {st.shard}: corrupt record {key!r}: {exc}") from exc
+        st.kv.load(kv_records)
+        _rebuild_jobs(st, loaded, now)
+        _resume_cross_shard(st, now)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
     st.events.clear()
     st.resolved.clear()
     st.wake.clear()
 
 
-def _load_record(st: ShardState, key: str, raw: bytes, now: int, loaded: list[Job]) -> None:
+def _load_record(st: ShardState, key: str, raw: bytes, now: int) -> None:
+    """Every record but jobs and KV entries."""
     prefix = key[:2]
-    if prefix == "j:":
-        loaded.append(Job.unpack(int(key[2:]), raw))
-    elif prefix == "l:":
+    if prefix == "l:":
         st.logs[int(key[2:])] = msgpack.unpackb(raw, raw=False)
     elif prefix == "q:":
         st.queue(key[2:]).load_settings(raw, now)
@@ -101,7 +118,7 @@ def _load_record(st: ShardState, key: str, raw: bytes, now: int, loaded: list[Jo
         st.seq = max(st.seq, msgpack.unpackb(raw))
     elif key == "m:stats":
         st.total_pushed, st.total_completed, st.total_failed = msgpack.unpackb(raw)
-    elif prefix != "k:":
+    else:
         logger.warning("shard %d: ignoring unknown record %r", st.shard, key)
 
 
@@ -112,7 +129,6 @@ def _rebuild_jobs(st: ShardState, loaded: list[Job], now: int) -> None:
     touched = set()
     for job in loaded:
         job_id = job.id
-        st.seq = max(st.seq, job_id // nshards)
         st.jobs[job_id] = job
         q = st.queue(job.queue)
         q.listed = True
@@ -143,6 +159,8 @@ def _rebuild_jobs(st: ShardState, loaded: list[Job], now: int) -> None:
                 st.dependents.setdefault(dep, set()).add(job_id)
         elif state not in (PARENT, FAILED):
             raise ValueError(f"job {job_id}: unknown state {state!r}")
+    if st.jobs:
+        st.seq = max(st.seq, max(st.jobs) // nshards)
     for q in touched:
         q.ready.restore()
         q.delayed.restore()

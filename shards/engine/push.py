@@ -15,6 +15,7 @@ from flashq.protocol.limits import validate_job_data, validate_queue_name
 
 from .job import PARENT, Job
 from .lifecycle import wait_for_deps
+from .pqueue import delayed_entry, ready_entry
 from .state import Handler, Reply, err
 
 if TYPE_CHECKING:
@@ -84,34 +85,9 @@ def create_job(
         st.debounce[(name, debounce_id)] = until
         st.changes[debounce_key(name, debounce_id)] = msgpack.packb(until)
 
-    job = Job(st.next_id(), name, data, now)
-    job_id = job.id
-    priority = get("priority")
-    if priority:
-        job.priority = priority
-    delay = get("delay")
-    if delay:
-        job.run_at = now + delay
-    job.ttl = get("ttl") or 0
-    job.timeout = get("timeout") or 0
-    job.max_attempts = get("max_attempts") or 0
-    job.backoff = get("backoff") or 0
-    job.unique_key = unique_key
-    depends_on = get("depends_on")
-    if depends_on:
-        job.depends_on = list(depends_on)
-    tags = get("tags")
-    if tags:
-        job.tags = tags
-    job.lifo = bool(get("lifo"))
-    job.remove_on_complete = bool(get("remove_on_complete"))
-    job.remove_on_fail = bool(get("remove_on_fail"))
-    job.stall_timeout = get("stall_timeout") or 0
-    job.custom_id = custom_id
-    job.keep_completed_age = get("keep_completed_age") or 0
-    job.keep_completed_count = get("keep_completed_count") or 0
-    job.group_id = get("group_id")
-    job.parent_id = parent_id
+    st.seq += 1
+    job_id = st.seq * st.nshards + st.shard
+    job = Job.from_push(job_id, name, now, fields, parent_id)
 
     st.jobs[job_id] = job
     q.jobs[job_id] = job
@@ -130,9 +106,18 @@ def create_job(
         return job_id
     if job.depends_on and wait_for_deps(st, job):
         return job_id
-    st.enqueue(job, now)
+    # st.enqueue(job, now), inlined: this is the PUSHB hot path
+    q.n_waiting += 1
+    if job.run_at > now:
+        q.delayed.push(job, delayed_entry(job))
+    else:
+        q.ready.push(job, ready_entry(job))
+        if q.live_waiters:
+            st.wake.add(q)
     if publish:
-        st.event("pushed", job, now, data=data)
+        event = {"event_type": "pushed", "queue": name, "job_id": job_id, "timestamp": now}
+        event["data"] = data
+        st.events.append(event)
     return job_id
 
 

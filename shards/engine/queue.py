@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections import deque
+from collections import OrderedDict, deque
 from typing import TYPE_CHECKING, Any
 
 import msgpack
@@ -55,8 +55,9 @@ class QueueState:
         self.jobs: dict[int, Job] = {}  # every job of the queue except completed ones
         self.active: dict[int, Job] = {}
         self.active_groups: dict[str, int] = {}  # group id -> its active job
-        self.dlq: dict[int, Job] = {}  # insertion order = DLQ order
-        self.completed: dict[int, Job] = {}  # completion order
+        # OrderedDict: removing the oldest must not rescan deleted slots (see ShardState)
+        self.dlq: OrderedDict[int, Job] = OrderedDict()  # insertion order = DLQ order
+        self.completed: OrderedDict[int, Job] = OrderedDict()  # completion order
         self.paused = False
         self.rate_limit: int | None = None
         self.tokens = 0.0

@@ -127,8 +127,14 @@ class ShardEngine:
             delivery.serve_woken(st, now_ms)
 
     def expire_waiters(self, now_ms: int) -> None:
-        """Answer the blocked requests whose deadline is <= now_ms with their timeout reply."""
+        """Answer the blocked requests whose deadline is <= now_ms with their timeout reply.
+
+        Blocked pullers are first served with whatever became available by now_ms (delayed
+        jobs due, rate-limit tokens), so a process that only calls this at `next_deadline`
+        still makes progress, and a job due exactly at a deadline wins over the timeout.
+        """
         st = self._st
+        delivery.serve_all_waiting(st, now_ms)
         for w in st.waiters.expired(now_ms):
             reply: Reply
             if w.kind == WAITJOB:

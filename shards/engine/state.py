@@ -9,6 +9,7 @@ command modules compose those.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -52,7 +53,9 @@ class ShardState:
         self.jobs: dict[int, Job] = {}  # every job still known, completed ones included
         self.queues: dict[str, QueueState] = {}
         self.active: dict[int, Job] = {}
-        self.completed: dict[int, Job] = {}  # completion order, capped by max_completed
+        # completion order, capped by max_completed; OrderedDict: the oldest is removed over
+        # and over, and a plain dict would rescan its deleted front slots each time
+        self.completed: OrderedDict[int, Job] = OrderedDict()
         self.unique: dict[tuple[str, str], int] = {}  # (queue, unique_key) -> holder
         self.custom: dict[str, dict[str, int]] = {}  # custom id -> {queue: job id}
         self.debounce: dict[tuple[str, str], int] = {}  # (queue, debounce_id) -> expiry
@@ -225,6 +228,7 @@ class ShardState:
         group = job.group_id
         if group is not None and q.active_groups.get(group) == job.id:
             del q.active_groups[group]
+            self.unpark(q, group)
         if q.live_waiters:
             self.wake.add(q)
 

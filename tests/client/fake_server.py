@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import socket
+import ssl
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -26,8 +27,12 @@ class FakeServer:
     one read are sent in reverse order.
     """
 
-    def __init__(self, *, token: str | None = None, reverse: bool = False) -> None:
+    def __init__(
+        self, *, token: str | None = None, reverse: bool = False,
+        tls: ssl.SSLContext | None = None,
+    ) -> None:  # fmt: skip
         self.token = token
+        self.tls = tls
         self.reverse = reverse
         self.requests: list[dict[str, Any]] = []
         self.accepted = 0
@@ -108,6 +113,8 @@ class FakeServer:
     def _serve(self, conn: socket.socket) -> None:
         decoder = FrameDecoder()
         try:
+            if self.tls is not None:
+                conn = self.tls.wrap_socket(conn, server_side=True)
             while True:
                 data = conn.recv(1 << 16)
                 if not data:

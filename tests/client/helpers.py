@@ -8,7 +8,8 @@ from typing import Any, TypeVar
 
 import trio
 
-from flashq.client._runtime import detect_runtime
+from flashq.client import Worker
+from flashq.client._runtime import current_runtime, detect_runtime
 
 T = TypeVar("T")
 
@@ -52,3 +53,32 @@ async def wait_until(predicate: Callable[[], bool], timeout_s: float = 5.0) -> N
             raise AssertionError("condition not reached in time")
         await sleep(0.01)
         waited += 0.01
+
+
+async def serve_until(worker: Worker, done: Callable[[], bool], cap_s: float = 30.0) -> None:
+    """Run `worker` under the current runtime until `done()` holds, then stop it gracefully.
+
+    `done` is checked whenever a job completes or fails, so no polling is involved.
+    """
+    rt = current_runtime()
+    reached = rt.event()
+
+    def check(*_: Any) -> None:
+        if done():
+            reached.set()
+
+    worker.on("completed", check)
+    worker.on("failed", check)
+    if detect_runtime() == "trio":
+        with trio.fail_after(cap_s):
+            async with trio.open_nursery() as nursery:
+                await nursery.start(worker.serve)
+                check()
+                await reached.wait()
+                await worker.stop()
+    else:
+        async with asyncio.timeout(cap_s):
+            await worker.start()
+            check()
+            await reached.wait()
+            await worker.stop()

@@ -1,9 +1,9 @@
-"""An in-process stand-in for the server behind the `Api` seam (Trio only).
+"""An in-process stand-in for the server behind the `Api` seam (Trio or asyncio).
 
 Just enough job semantics for the worker (push, blocking PULLB, ACK/ACKB, FAIL with
-max_attempts and a DLQ, MOVETODELAYED, HEARTBEAT, PROGRESS, LOG) with no sockets, so the
-worker's timing runs on Trio's virtual clock. Every request is recorded with the virtual
-time it arrived at.
+max_attempts and a DLQ, MOVETODELAYED, HEARTBEAT, PROGRESS, LOG) with no sockets, so under
+Trio the worker's timing runs on the virtual clock. Every request is recorded with the
+(event loop) time it arrived at.
 """
 
 from __future__ import annotations
@@ -12,9 +12,8 @@ import itertools
 from collections import deque
 from typing import Any
 
-import trio
-
 from flashq.client._api import Api
+from flashq.client._runtime import Event, Runtime, current_runtime
 from flashq.client._session import Reply
 from flashq.errors import ConnectionClosedError, FlashQError, NotFoundError
 
@@ -28,22 +27,29 @@ class MemoryApi(Api):
         self.calls: list[tuple[float, dict[str, Any]]] = []
         self.fail_next_pulls = 0
         self._ids = itertools.count(1)
-        self._pushed = trio.Event()
+        self._rt: Runtime | None = None
+        self._pushed: Event | None = None
+
+    def _wake(self) -> None:
+        if self._pushed is not None:
+            self._pushed.set()
 
     def add(self, data: Any = None, **fields: Any) -> int:
         job_id = next(self._ids)
         job = {"id": job_id, "queue": "q", "data": data, "attempts": 0, "max_attempts": 0}
         job.update(fields)
         self.waiting.append(job)
-        self._pushed.set()
+        self._wake()
         return job_id
 
     def sent(self, cmd: str) -> list[dict[str, Any]]:
         return [fields for _, fields in self.calls if fields["cmd"] == cmd]
 
     async def _request(self, fields: dict[str, Any], wait_ms: int | None = None) -> dict[str, Any]:
-        self.calls.append((trio.current_time(), dict(fields)))
-        await trio.lowlevel.checkpoint()
+        if self._rt is None:
+            self._rt = current_runtime()
+        self.calls.append((self._rt.current_time(), dict(fields)))
+        await self._rt.sleep(0)
         handler = getattr(self, "_cmd_" + fields["cmd"].lower())
         reply: dict[str, Any] = await handler(fields)
         return reply
@@ -69,15 +75,19 @@ class MemoryApi(Api):
         if self.fail_next_pulls:
             self.fail_next_pulls -= 1
             raise ConnectionClosedError("connection closed by the server")
-        with trio.move_on_after(f["timeout"] / 1000):
-            while not self.waiting:
-                self._pushed = trio.Event()
-                await self._pushed.wait()
-        jobs = []
-        while self.waiting and len(jobs) < f["count"]:
-            job = self.waiting.popleft()
+        queue = f["queue"]
+        rt = self._rt
+        assert rt is not None
+        deadline = rt.current_time() + f["timeout"] / 1000
+        while not any(j["queue"] == queue for j in self.waiting):
+            if self._pushed is None or self._pushed.is_set():
+                self._pushed = rt.event()
+            if not await rt.wait_event(self._pushed, deadline - rt.current_time()):
+                break
+        jobs = [j for j in self.waiting if j["queue"] == queue][: f["count"]]
+        for job in jobs:
+            self.waiting.remove(job)
             self.active[job["id"]] = job
-            jobs.append(job)
         return {"ok": True, "jobs": jobs}
 
     async def _cmd_ack(self, f: dict[str, Any]) -> dict[str, Any]:
@@ -101,13 +111,13 @@ class MemoryApi(Api):
             self.dlq.append(job)
         else:
             self.waiting.append(job)
-            self._pushed.set()
+            self._wake()
         return {"ok": True}
 
     async def _cmd_movetodelayed(self, f: dict[str, Any]) -> dict[str, Any]:
         job = self._take_active(f["id"])
         self.waiting.append(job)  # eligible at once: tests only look at the delay sent
-        self._pushed.set()
+        self._wake()
         return {"ok": True}
 
     async def _cmd_heartbeat(self, f: dict[str, Any]) -> dict[str, Any]:

@@ -11,7 +11,7 @@ import pytest
 
 from flashq.client import BlockingClient, ClientClosedError, ConnectError, Job, JobState
 from flashq.client._api import Api
-from flashq.errors import ConnectionClosedError, ConflictError, TimeoutError_
+from flashq.errors import ConflictError, ConnectionClosedError, TimeoutError_
 from tests.client.fake_server import FakeServer
 
 

@@ -42,10 +42,16 @@ WIRE_JOB: dict[str, Any] = {
 def test_job_from_the_31_key_wire_object():
     assert len(WIRE_JOB) == 31
     job = Job.from_wire({**WIRE_JOB, "state": "waitingchildren"})
-    assert job.id == 65 and job.queue == "emails" and job.data == {"to": "a@b.c"}
-    assert job.depends_on == (33,) and job.tags == ("send", "x")
-    assert job.custom_id == "order-1" and job.group_id == "g" and job.lifo
-    assert job.progress_message == "half" and job.name == "send"
+    assert job.id == 65
+    assert job.queue == "emails"
+    assert job.data == {"to": "a@b.c"}
+    assert job.depends_on == (33,)
+    assert job.tags == ("send", "x")
+    assert job.custom_id == "order-1"
+    assert job.group_id == "g"
+    assert job.lifo
+    assert job.progress_message == "half"
+    assert job.name == "send"
     assert job.state is JobState.WAITING_CHILDREN
 
 
@@ -97,18 +103,23 @@ def test_monitoring_records():
         {"queued": 1, "processing": 2, "delayed": 3, "dlq": 4, "completed": 5,
          "queues": {"q": {"waiting": 1, "paused": True}}}
     )  # fmt: skip
-    assert stats.queued == 1 and stats.queues["q"].paused
+    assert stats.queued == 1
+    assert stats.queues["q"].paused
     metrics = Metrics.from_wire(
         {"total_pushed": 9, "jobs_per_second": 1, "queues": [{"name": "q", "pending": 2}]}
     )
-    assert metrics.jobs_per_second == 1.0 and metrics.queues[0].pending == 2
+    assert metrics.jobs_per_second == 1.0
+    assert metrics.queues[0].pending == 2
     info = QueueInfo.from_wire({"name": "q", "pending": 1, "paused": False, "rate_limit": 5})
-    assert info.rate_limit == 5 and info.concurrency_limit is None
+    assert info.rate_limit == 5
+    assert info.concurrency_limit is None
     cron = CronJob.from_wire({"name": "c", "queue": "q", "schedule": "*/5", "next_run": 7})
-    assert cron.repeat_every is None and cron.next_run == 7
+    assert cron.repeat_every is None
+    assert cron.next_run == 7
     assert LogEntry.from_wire({"timestamp": 1, "message": "m", "level": "warn"}).level == "warn"
     flow = FlowResult(1, (2, 3))
-    assert flow["parent_id"] == 1 and flow["children_ids"] == (2, 3)
+    assert flow["parent_id"] == 1
+    assert flow["children_ids"] == (2, 3)
 
 
 def test_client_options_accept_upstream_names_and_reject_unknown_keys():

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import trio
 import trio.testing
 
 from flashq.client import Job, Retry, Worker
+from tests.client.helpers import serve_until
 from tests.client.memory_api import MemoryApi
-
-
-async def _serve_until(worker: Worker, api: MemoryApi, done: Any, cap_s: float = 600) -> None:
-    """Serve until `done()` holds (checked as jobs finish), then stop gracefully."""
-    with trio.fail_after(cap_s):
-        async with trio.open_nursery() as nursery:
-            await nursery.start(worker.serve)
-            while not done():
-                await trio.sleep(0.01)
-            worker.request_stop()
 
 
 async def test_concurrency_limit_is_respected_and_every_job_completes(autojump_clock):
@@ -35,7 +27,7 @@ async def test_concurrency_limit_is_respected_and_every_job_completes(autojump_c
         running -= 1
 
     worker = Worker("q", handler, client=api, concurrency=3)
-    await _serve_until(worker, api, lambda: len(api.completed) == 10)
+    await serve_until(worker, lambda: len(api.completed) == 10)
     # 10 one-second jobs, 3 at a time: never more than 3 at once, 4 rounds.
     assert peak == 3
     assert worker.processed == 10
@@ -52,7 +44,7 @@ async def test_batch_paths_pullb_ackb_for_none_and_ack_for_results(autojump_cloc
         return None if job.data % 2 else {"double": job.data * 2}
 
     worker = Worker("q", handler, client=api, concurrency=100, batch_size=100)
-    await _serve_until(worker, api, lambda: len(api.completed) == 50)
+    await serve_until(worker, lambda: len(api.completed) == 50)
     assert not api.sent("PULL")
     acked = [f["id"] for f in api.sent("ACK")]
     batched = [i for f in api.sent("ACKB") for i in f["ids"]]
@@ -68,10 +60,11 @@ async def test_failing_handler_is_retried_then_dead_lettered(autojump_clock):
     failures: list[tuple[int, str]] = []
     worker = Worker("q", _boom, client=api)
     worker.on("failed", lambda job, exc: failures.append((job.id, str(exc))))
-    await _serve_until(worker, api, lambda: len(api.dlq) == 1)
+    await serve_until(worker, lambda: len(api.dlq) == 1)
     assert [f["error"] for f in api.sent("FAIL")] == ["boom"] * 3
     assert failures == [(1, "boom")] * 3
-    assert worker.failed == 3 and worker.processed == 0
+    assert worker.failed == 3
+    assert worker.processed == 0
 
 
 async def _boom(job: Job) -> None:
@@ -90,7 +83,7 @@ async def test_retry_with_a_delay_moves_to_delayed_and_without_fails(autojump_cl
             raise Retry(2.5) if job.data == "later" else Retry()
 
     worker = Worker("q", handler, client=api)
-    await _serve_until(worker, api, lambda: len(api.completed) == 2)
+    await serve_until(worker, lambda: len(api.completed) == 2)
     assert api.sent("MOVETODELAYED") == [{"cmd": "MOVETODELAYED", "id": 1, "delay": 2500}]
     assert api.sent("FAIL") == [{"cmd": "FAIL", "id": 2, "error": "retry requested"}]
 
@@ -103,11 +96,11 @@ async def test_long_jobs_send_heartbeats_every_third_of_their_stall_window(autoj
         await trio.sleep(3.5)
 
     worker = Worker("q", handler, client=api)
-    await _serve_until(worker, api, lambda: len(api.completed) == 1)
+    await serve_until(worker, lambda: len(api.completed) == 1)
     beats = [t for t, f in api.calls if f["cmd"] == "HEARTBEAT"]
     # A 3 s stall window -> a beat every second of the 3.5 s run.
     assert len(beats) == 3
-    assert all(b2 - b1 >= 0.99 for b1, b2 in zip(beats, beats[1:], strict=False))
+    assert all(b2 - b1 >= 0.99 for b1, b2 in itertools.pairwise(beats))
 
 
 async def test_graceful_stop_finishes_jobs_in_flight_and_pulls_no_more(autojump_clock):
@@ -152,7 +145,8 @@ async def test_shutdown_deadline_cancels_and_hands_jobs_back(autojump_clock):
     assert [j["id"] for j in api.waiting] == [1]
 
 
-async def test_sync_handler_runs_in_a_thread_with_blocking_job_helpers(autojump_clock):
+async def test_sync_handler_runs_in_a_thread_with_blocking_job_helpers():
+    # Real clock: virtual time would race ahead while the thread runs.
     import threading
 
     api = MemoryApi()
@@ -166,9 +160,9 @@ async def test_sync_handler_runs_in_a_thread_with_blocking_job_helpers(autojump_
         job.log("done soon")
         return int(job.data) * 6
 
-    worker = Worker("q", handler, client=api)
+    worker = Worker("q", handler, client=api, pull_timeout_ms=50)
     worker.on("progress", lambda job, p: progress.append((job.id, p)))
-    await _serve_until(worker, api, lambda: len(api.completed) == 1)
+    await serve_until(worker, lambda: len(api.completed) == 1)
     assert api.completed[1] == 42
     assert progress == [(1, 60)]
     assert api.sent("LOG") == [{"cmd": "LOG", "id": 1, "message": "done soon", "level": "info"}]
@@ -187,7 +181,7 @@ async def test_pull_errors_are_reported_and_the_worker_carries_on(autojump_clock
     async def on_completed(job: Job, result: Any) -> None:
         done.append(result)
 
-    await _serve_until(worker, api, lambda: len(api.completed) == 1)
+    await serve_until(worker, lambda: len(api.completed) == 1)
     assert len(errors) == 3
     assert done == ["survivor"]
 
@@ -210,6 +204,6 @@ async def test_several_queues_share_the_concurrency_limit(autojump_clock):
         running -= 1
 
     worker = Worker(["a", "b"], handler, client=api, concurrency=2)
-    await _serve_until(worker, api, lambda: len(api.completed) == 6)
+    await serve_until(worker, lambda: len(api.completed) == 6)
     assert peak == 2
     assert {f["queue"] for f in api.sent("PULLB")} == {"a", "b"}

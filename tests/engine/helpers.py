@@ -54,14 +54,20 @@ class Harness:
         self.drain()
         return reply
 
-    def block(
+    def block(self, command: str, /, *, conn: int | None = 1, **fields: Any) -> int:
+        """Run a command that must park a waiter; return the waiter's token."""
+        token, reply = self.try_block(command, conn=conn, **fields)
+        assert reply is None, f"{command} answered at once: {reply}"
+        return token
+
+    def try_block(
         self, command: str, /, *, conn: int | None = 1, **fields: Any
-    ) -> int | dict[str, Any]:
-        """Run a possibly blocking command: its reply, or the token of the parked waiter."""
+    ) -> tuple[int, dict[str, Any] | None]:
+        """Run a possibly blocking command: (token, immediate reply or None if parked)."""
         token = next(self._tokens)
         reply = self.engine.execute(cmd(command, **fields), self.now, token=token, conn=conn)
         self.drain()
-        return token if reply is None else reply
+        return token, reply
 
     def push(self, queue: str = "q", data: Any = None, **options: Any) -> int:
         reply = self("PUSH", queue=queue, data=data, **options)
@@ -147,7 +153,8 @@ class Cluster:
             for target, command in pending:
                 for _ in range(2 if twice else 1):
                     reply = self.shards[target].raw(command)
-                    assert reply is not None and reply["ok"], (command, reply)
+                    assert reply is not None, command
+                    assert reply["ok"], (command, reply)
                 delivered += 1
 
     def set_now(self, now: int) -> None:

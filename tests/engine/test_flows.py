@@ -98,14 +98,16 @@ def _flow(c: Cluster, parent_shard: int, children: list[tuple[int, str]]) -> tup
         {"cmd": "_FLOWPARENT", "queue": Q0, "data": {"p": 1}, "priority": 0,
          "children_count": len(children)}
     )  # fmt: skip
-    assert parent is not None and parent["ok"]
+    assert parent is not None
+    assert parent["ok"]
     parent_id = parent["parent_id"]
     ids = []
     for shard, queue in children:
         reply = c[shard].raw(
             {"cmd": "_FLOWCHILD", "queue": queue, "data": None, "parent_id": parent_id}
         )
-        assert reply is not None and reply["ok"]
+        assert reply is not None
+        assert reply["ok"]
         ids.append(reply["id"])
     done = c[parent_shard].raw(
         {"cmd": "_FLOWCHILDREN", "parent_id": parent_id, "children_ids": ids}
@@ -127,7 +129,8 @@ def test_flow_parent_waits_for_all_children_across_shards() -> None:
         "total": 2,
     }
     child = c[1].pull(Q1)
-    assert child is not None and child["parent_id"] == parent_id
+    assert child is not None
+    assert child["parent_id"] == parent_id
     c[1]("ACKB", ids=[remote])  # §6.6: ACKB advances flows too
     c.deliver(twice=True)
     assert c[0]("GETCHILDREN", parent_id=parent_id)["completed"] == 1
@@ -160,7 +163,7 @@ def test_child_completing_before_children_ids_arrive_is_counted() -> None:
 
 def test_flow_state_survives_restart() -> None:
     c = Cluster([0, 1])
-    parent_id, (first, second) = _flow(c, 0, [(0, Q0), (0, Q0)])
+    parent_id, (_first, _second) = _flow(c, 0, [(0, Q0), (0, Q0)])
     _ack(c[0], Q0)
     c.shards[0] = c[0].reloaded()
     assert c[0]("GETCHILDREN", parent_id=parent_id)["completed"] == 1

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tests.engine.helpers import T0, Harness
 from shards.engine import EngineConfig
+from tests.engine.helpers import T0, Harness
 
 
 def test_processing_timeout_retries_with_backoff(h: Harness) -> None:
@@ -16,7 +16,8 @@ def test_processing_timeout_retries_with_backoff(h: Harness) -> None:
     h.tick("timeout")
     job = h("GETJOB", id=job_id)["job"]
     assert h.state(job_id) == "delayed"
-    assert (job["attempts"], job["progress_msg"], job["run_at"]) == (1, "Job timed out", h.now + 100)
+    assert (job["attempts"], job["progress_msg"]) == (1, "Job timed out")
+    assert job["run_at"] == h.now + 100  # backoff * 2**1
     assert "timeout" in h.event_types()
 
 
@@ -124,4 +125,15 @@ def test_metrics_tick_measures_throughput(h: Harness) -> None:
     h.now += 2000
     h.tick("metrics")
     assert h("METRICS")["metrics"]["jobs_per_second"] == 2.0
-    assert T0 < h.now
+    assert h.now > T0
+
+
+def test_stall_dead_letter_answers_waitjob(h: Harness) -> None:
+    job_id = h.push(stall_timeout=10)
+    token = h.block("WAITJOB", id=job_id, timeout=1_000_000)
+    for _ in range(3):
+        assert h.pull_id() == job_id
+        h.now += 11
+        h.tick("timeout")
+    assert h.resolved[token] == {"ok": False, "error": "Job failed"}
+    assert h.events[-1]["event_type"] == "failed"

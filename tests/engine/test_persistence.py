@@ -82,9 +82,7 @@ def test_load_rebuilds_the_same_shard() -> None:
     for queue in QUEUES:
         h("RESUME", queue=queue)
         reloaded("RESUME", queue=queue)
-        assert [h.pull_id(queue) for _ in range(4)] == [
-            reloaded.pull_id(queue) for _ in range(4)
-        ]
+        assert [h.pull_id(queue) for _ in range(4)] == [reloaded.pull_id(queue) for _ in range(4)]
     assert reloaded.push() == h.push()
     assert reloaded("PUSH", queue="q", data=1, debounce_id="deb")["ok"] is False
     assert reloaded("PUSH", queue="q", data=1, unique_key="u")["ok"] is False

@@ -53,13 +53,16 @@ def test_pushed_job_has_every_option_on_the_wire(h: Harness) -> None:
     assert (job["ttl"], job["timeout"], job["max_attempts"], job["backoff"]) == (9000, 3000, 4, 100)
     assert job["unique_key"] == "u"
     assert job["tags"] == ["a", "b"]
-    assert job["lifo"] and job["remove_on_complete"] and job["remove_on_fail"]
+    assert job["lifo"]
+    assert job["remove_on_complete"]
+    assert job["remove_on_fail"]
     assert job["stall_timeout"] == 1234
     assert job["custom_id"] == "custom"
     assert (job["keep_completed_age"], job["keep_completed_count"]) == (60, 3)
     assert job["group_id"] == "g"
     assert job["started_at"] == job["attempts"] == job["completed_at"] == 0
-    assert job["parent_id"] is None and job["children_ids"] == []
+    assert job["parent_id"] is None
+    assert job["children_ids"] == []
 
 
 def test_push_publishes_a_pushed_event_with_the_data(h: Harness) -> None:

@@ -39,7 +39,8 @@ def test_getresult_of_unfinished_job_is_null(h: Harness) -> None:
 def test_getjobbycustomid(h: Harness) -> None:
     job_id = h.push(job_id="abc")
     reply = h("GETJOBBYCUSTOMID", job_id="abc")
-    assert reply["job"]["id"] == job_id and reply["state"] == "waiting"
+    assert reply["job"]["id"] == job_id
+    assert reply["state"] == "waiting"
     assert h("GETJOBBYCUSTOMID", customId="nope") == {"ok": True, "job": None, "state": "unknown"}
     h.pull()
     h("ACK", id=job_id)
@@ -94,7 +95,8 @@ def test_getjobcounts_and_count(h: Harness) -> None:
     assert h("GETJOBCOUNTS", queue="q") == {"ok": True, **counts, "counts": counts}
     assert h("COUNT", queue="q") == {"ok": True, "count": 2}
     h.advance(100)
-    assert h.counts()["delayed"] == 0 and h.counts()["waiting"] == 2
+    assert h.counts()["delayed"] == 0
+    assert h.counts()["waiting"] == 2
     zero = {"waiting": 0, "active": 0, "delayed": 0, "completed": 0, "failed": 0}
     assert h("GETJOBCOUNTS", queue="none") == {"ok": True, **zero, "counts": zero}
 
@@ -148,3 +150,26 @@ def test_waitjob_on_discarded_job_says_failed(h: Harness) -> None:
     token = h.block("WAITJOB", id=job_id, timeout=1000)
     h("DISCARD", id=job_id)
     assert h.resolved[token] == {"ok": False, "error": "Job failed"}
+
+
+def test_waitjob_with_zero_timeout_times_out_at_once(h: Harness) -> None:
+    job_id = h.push()
+    assert h("WAITJOB", id=job_id, timeout=0) == {
+        "ok": False,
+        "error": f"Timeout waiting for job {job_id} after 0ms",
+    }
+
+
+def test_waitjob_on_obliterated_active_job_says_not_found(h: Harness) -> None:
+    job_id = h.push()
+    h.pull()
+    token = h.block("WAITJOB", id=job_id, timeout=1000)
+    h("OBLITERATE", queue="q")
+    assert h.resolved[token] == {"ok": False, "error": "Job not found"}
+
+
+def test_custom_id_of_a_dead_lettered_job_still_dedups(h: Harness) -> None:
+    job_id = h.push(job_id="c")
+    h("DISCARD", id=job_id)
+    assert h.push(job_id="c") == job_id
+    assert h("GETJOBBYCUSTOMID", job_id="c")["state"] == "failed"

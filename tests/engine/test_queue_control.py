@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.engine.helpers import T0, Harness
@@ -158,7 +160,7 @@ def test_subscribe_is_a_no_op(h: Harness) -> None:
 # -- DLQ --------------------------------------------------------------------------------
 
 
-def _dead(h: Harness, **options: object) -> int:
+def _dead(h: Harness, **options: Any) -> int:
     job_id = h.push(max_attempts=1, priority=100, **options)
     assert h.pull_id() == job_id
     h("FAIL", id=job_id, error="x")

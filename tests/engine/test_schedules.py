@@ -38,7 +38,9 @@ def test_repeat_every_cron_fires_on_ticks(h: Harness) -> None:
     h.now += 1
     h.tick("cron")
     job = h.pull()
-    assert job is not None and job["data"] == {"n": 1} and job["priority"] == 3
+    assert job is not None
+    assert job["data"] == {"n": 1}
+    assert job["priority"] == 3
     cron = h("CRONLIST")["crons"][0]
     assert (cron["executions"], cron["next_run"]) == (1, T0 + 2000)
     h.now += 5000  # late tick: one run, not five
@@ -77,7 +79,8 @@ def test_cron_firing_and_progress_are_committed_together(h: Harness) -> None:
     h.now += 100
     h.engine.tick("cron", h.now)
     changes = h.engine.take_changes()
-    assert "c:c" in changes and any(k.startswith("j:") for k in changes)
+    assert "c:c" in changes
+    assert any(k.startswith("j:") for k in changes)
     h.drain()
 
 

@@ -34,6 +34,8 @@ class MJob:
     backoff: int
     remove_on_complete: bool
     remove_on_fail: bool
+    ttl: int
+    created_at: int
     state: str = "waiting"  # waiting | active | failed | completed | gone
     attempts: int = 0
 
@@ -59,8 +61,11 @@ job_options = st.fixed_dictionaries(
         "group_id": st.sampled_from([None, "g1", "g1", "g2"]),
         "remove_on_complete": st.sampled_from([False, False, False, True]),
         "remove_on_fail": st.sampled_from([False, False, False, True]),
+        # TTL only on jobs without a group: the model cannot tell when the engine meets a
+        # parked job again (the group + TTL case has its own unit test)
+        "ttl": st.sampled_from([0, 0, 0, 120]),
     }
-)
+).map(lambda o: {**o, "ttl": 0} if o["group_id"] is not None else o)
 
 
 class EngineVsModel(RuleBasedStateMachine):
@@ -91,6 +96,9 @@ class EngineVsModel(RuleBasedStateMachine):
         for job in sorted(due, key=MJob.key):
             if len(out) >= count:
                 break
+            if job.ttl and self.now - job.created_at > job.ttl:
+                job.state = "gone"  # met during selection after its TTL: dropped
+                continue
             if job.group is not None and job.group in busy:
                 continue
             job.state = "active"
@@ -119,7 +127,7 @@ class EngineVsModel(RuleBasedStateMachine):
         return sorted(i for i, j in self.jobs.items() if not states or j.state in states)
 
     def pick(self, data: st.DataObject, *states: str) -> int:
-        pool = self.ids(*states) + [987_654]  # plus an id that never existed
+        pool = [*self.ids(*states), 987_654]  # plus an id that never existed
         picked: int = data.draw(st.sampled_from(pool))
         return picked
 
@@ -138,6 +146,8 @@ class EngineVsModel(RuleBasedStateMachine):
             opts["backoff"],
             opts["remove_on_complete"],
             opts["remove_on_fail"],
+            opts["ttl"],
+            self.now,
         )
 
     @rule(opts=job_options)
@@ -179,14 +189,14 @@ class EngineVsModel(RuleBasedStateMachine):
         fields: dict[str, Any] = {"queue": Q, "timeout": timeout}
         if kind == "PULLB":
             fields["count"] = count
-        reply = self.h.block(kind, conn=conn, **fields)
+        token, reply = self.h.try_block(kind, conn=conn, **fields)
         if expected:
-            assert isinstance(reply, dict)
+            assert reply is not None
             got = [reply["job"]["id"]] if kind == "PULL" else [j["id"] for j in reply["jobs"]]
             assert got == expected
         else:
-            assert isinstance(reply, int), reply
-            self.waiters.append(MWaiter(reply, count, self.now + timeout, conn))
+            assert reply is None, reply
+            self.waiters.append(MWaiter(token, count, self.now + timeout, conn))
 
     @rule(data=st.data(), result=st.sampled_from([None, 1, {"r": [1]}]))
     def ack(self, data: st.DataObject, result: Any) -> None:
@@ -202,7 +212,7 @@ class EngineVsModel(RuleBasedStateMachine):
 
     @rule(data=st.data())
     def ackb(self, data: st.DataObject) -> None:
-        pool = self.ids("active", "waiting", "completed") + [987_654]
+        pool = [*self.ids("active", "waiting", "completed"), 987654]
         ids = data.draw(st.lists(st.sampled_from(pool), max_size=4, unique=True))
         acked = [i for i in ids if i in self.jobs and self.jobs[i].state == "active"]
         assert self.h("ACKB", ids=ids) == {"ok": True, "ids": [len(acked)], "count": len(acked)}
@@ -231,7 +241,8 @@ class EngineVsModel(RuleBasedStateMachine):
         if job is None or job.state == "gone":
             assert reply == {"ok": False, "error": f"Job {job_id} not found"}
         elif job.state in ("completed", "failed"):
-            assert reply["ok"] is False and "cannot be cancelled" in reply["error"]
+            assert reply["ok"] is False
+            assert "cannot be cancelled" in reply["error"]
         else:
             assert reply == {"ok": True}
             job.state = "gone"
@@ -414,18 +425,21 @@ def check_structures(h: Harness) -> None:
             assert job.state != COMPLETED
             if job.state == WAITING:
                 n_waiting += 1
-                assert job.heap is not None and id(job.heap) in live
+                assert job.heap is not None
+                assert id(job.heap) in live
                 assert any(e is job.entry for e in job.heap.items)
                 live[id(job.heap)] += 1
             else:
-                assert job.heap is None and job.entry is None
+                assert job.heap is None
+                assert job.entry is None
             assert (job.id in q.active) == (job.state == ACTIVE) == (job.id in state.active)
             assert (job.id in q.dlq) == (job.state == FAILED)
         assert all(live[id(heap)] == heap.live for heap in heaps)
         assert all(heap.live for heap in q.parked.values())
         assert q.n_waiting == n_waiting
         for job in q.completed.values():
-            assert job.state == COMPLETED and job.id in state.completed
+            assert job.state == COMPLETED
+            assert job.id in state.completed
         groups = {j.group_id: j.id for j in q.active.values() if j.group_id is not None}
         assert q.active_groups == groups
         assert q.live_waiters == sum(1 for w in q.waiters if not w.done)
@@ -435,7 +449,8 @@ def check_structures(h: Harness) -> None:
                 continue
             best_parked = min(ready_entry(j)[:3] for j in heap)
             ready = [ready_entry(j)[:3] for j in q.ready if j.group_id == group]
-            assert ready and min(ready) < best_parked, group
+            assert ready, group
+            assert min(ready) < best_parked, group
     assert len(state.jobs) == sum(len(q.jobs) + len(q.completed) for q in state.queues.values())
 
 
