@@ -14,7 +14,7 @@ import contextlib
 import logging
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Literal, cast
 
 import attrs
@@ -271,6 +271,11 @@ class ShardProcess:
                 if s in self.engines:
                     self.engines[s].requeue(ids, now)
             return None
+        if name == "_CRONDROP":
+            for s, engine in self.engines.items():
+                if s != cmd["keep_shard"]:
+                    engine.execute({"cmd": "CRONDELETE", "name": cmd["name"]}, now)
+            return {"ok": True}
         if name == "_STATS":
             return {"ok": True, **self.statistics(now)}
         # Cross-shard facts and flow steps are engine commands addressed to one shard.

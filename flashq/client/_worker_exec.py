@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import inspect
 import logging
-import multiprocessing
 from collections.abc import Callable
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any, final
 
 import attrs
@@ -263,5 +262,8 @@ def process_pool(processes: int | None) -> Executor | None:
     """The worker's process pool for `processes=N`, or None."""
     if not processes:
         return None
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     # spawn: forking a process that runs an event loop and threads is not safe.
     return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"))

@@ -105,9 +105,15 @@ class Job:
     @classmethod
     def from_wire(cls, obj: Mapping[str, Any], state: Any = None, api: Api | None = None) -> Job:
         """Build a Job from a wire Job object (missing keys take their defaults)."""
-        g = obj.get
         if state is None:
-            state = g("state")
+            state = obj.get("state")
+        state = None if state is None else JobState(state)
+        if len(obj) >= 31:
+            try:
+                return cls._from_full(obj, state, api)
+            except KeyError:
+                pass
+        g = obj.get
         return cls(
             id=obj["id"],
             queue=g("queue") or "",
@@ -140,9 +146,25 @@ class Job:
             keep_completed_count=g("keep_completed_count") or 0,
             completed_at=g("completed_at") or 0,
             group_id=g("group_id"),
-            state=None if state is None else JobState(state),
+            state=state,
             api=api,
         )
+
+    @classmethod
+    def _from_full(cls, o: Mapping[str, Any], state: JobState | None, api: Api | None) -> Job:
+        """The path for a complete wire Job (what servers send): a worker builds one per job
+        it pulls, and plain indexing skips the per-key defaults of the generic path."""
+        deps, tags, children = o["depends_on"], o["tags"], o["children_ids"]
+        return cls(
+            o["id"], o["queue"], o["data"], o["priority"], o["created_at"], o["run_at"],
+            o["started_at"], o["attempts"], o["max_attempts"], o["backoff"], o["ttl"],
+            o["timeout"], o["unique_key"], tuple(deps) if deps else (), o["progress"],
+            o["progress_msg"], tuple(tags) if tags else (), o["lifo"], o["remove_on_complete"],
+            o["remove_on_fail"], o["last_heartbeat"], o["stall_timeout"], o["stall_count"],
+            o["parent_id"], tuple(children) if children else (), o["children_completed"],
+            o["custom_id"], o["keep_completed_age"], o["keep_completed_count"],
+            o["completed_at"], o["group_id"], state, api,
+        )  # fmt: skip
 
     @property
     def name(self) -> str:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
-import ssl
 from collections.abc import Mapping, Sequence
-from typing import Any, Final, TypedDict, final
+from typing import TYPE_CHECKING, Any, Final, TypedDict, final
 
 import attrs
+
+if TYPE_CHECKING:
+    import ssl  # the import costs ~30 ms, and every server process imports this module
 
 __all__ = [
     "ClientOptions",
@@ -276,6 +278,26 @@ class WorkerOptions:
     sync_in_thread: bool = True
     processes: int | None = None
     ack_batch: bool = True
+
+    @classmethod
+    def from_mapping(cls, options: Mapping[str, Any]) -> WorkerOptions:
+        """Options from a dict of our field names or the upstream SDK's (`close_timeout` ms,
+        `stall_timeout` ms ...). Unknown keys raise ValueError, naming the key.
+
+        Upstream's `auto_start` is accepted and ignored: a worker here starts when served.
+        """
+        ours = attrs.fields_dict(cls)
+        kwargs: dict[str, Any] = {}
+        for key, value in options.items():
+            if key in ours:
+                kwargs[key] = value
+            elif key == "close_timeout":
+                kwargs["shutdown_timeout_s"] = value / 1000
+            elif key == "stall_timeout":
+                kwargs["heartbeat_interval_s"] = value / 3000
+            elif key not in ("auto_start", "log_level"):
+                raise ValueError(f"unknown worker option {key!r}")
+        return cls(**kwargs)
 
 
 class WorkerOpts(TypedDict, total=False):

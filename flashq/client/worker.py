@@ -80,7 +80,7 @@ class Worker:
         if isinstance(worker_options, WorkerOptions):
             base = worker_options
         else:
-            base = WorkerOptions(**(worker_options or {}))
+            base = WorkerOptions.from_mapping(worker_options or {})
         self.options = attrs.evolve(base, **kwargs) if kwargs else base
         self._client = client
         self.events = Events()

@@ -43,7 +43,11 @@ __all__ = [
 # 1 MiB of job data, and an unbounded line would let one client exhaust the acceptor's memory.
 MAX_FRAME_BYTES: Final = 16 * 1024 * 1024
 
-_JSON_FIRST_BYTES: Final = frozenset(b"{\n\r")
+# A binary frame's first byte is the top byte of a length of at most 16 MiB, so it is 0x00 or
+# (for exactly 16 MiB) 0x01. Any other first byte can only be text: reading it as a length
+# would doom the connection to "Message too large" (PROTOCOL §1.2 ⚠), so we read it as JSON
+# and answer a precise error instead. `{`, `\n`, `\r` stay JSON as upstream.
+_MSGPACK_FIRST_BYTES: Final = frozenset(b"\x00\x01")
 _CR: Final = 13
 _HEADER = struct.Struct(">I")
 _unpack_header = _HEADER.unpack_from
@@ -126,7 +130,7 @@ class FrameDecoder:
             return []
         stream = self._stream
         if type(stream) is _Undecided:
-            self.mode = "json" if data[0] in _JSON_FIRST_BYTES else "msgpack"
+            self.mode = "msgpack" if data[0] in _MSGPACK_FIRST_BYTES else "json"
             stream = self._stream
         out: list[Frame] = []
         if not stream.feed(data, out):

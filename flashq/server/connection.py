@@ -54,8 +54,12 @@ class ClientConnection:
         self._write_seq = 0  # next ordered slot whose reply may be written
         self._ordered: dict[int, bytes] = {}
         self.in_flight = 0
-        self._close_after_flush = False
         self._writing = False
+        #: The client finished sending (EOF); replies still in flight are written.
+        self.eof = False
+        #: Blocking requests (PULL, PULLB, WAITJOB) in flight; not waited for at EOF.
+        self.blocked = 0
+        self._closed_reported = False
 
     # -- output ----------------------------------------------------------------------------
 
@@ -106,20 +110,29 @@ class ClientConnection:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._write_loop, nursery.cancel_scope)
                 await self._read_loop()
-                # Reader done (EOF or fatal frame): let pending replies out, briefly.
-                self._close_after_flush = True
+                # Reader done (EOF or fatal frame): cancel our blocked pulls at once (a job
+                # must not go to a client that left), then let other replies out, briefly.
+                self.eof = True
+                self.report_closed()
                 self._have_output.set()
                 with trio.move_on_after(2):
-                    while (self.in_flight > 0 or self._out or self._writing) and not self.closed:
+                    while (
+                        self.in_flight > self.blocked or self._out or self._writing
+                    ) and not self.closed:
                         await self._wait_drained()
                 nursery.cancel_scope.cancel()
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
         finally:
             self.closed = True
-            self.router.connection_closed(self)
+            self.report_closed()
             with trio.CancelScope(shield=True):
                 await self.stream.aclose()
+
+    def report_closed(self) -> None:
+        if not self._closed_reported:
+            self._closed_reported = True
+            self.router.connection_closed(self)
 
     async def _wait_drained(self) -> None:
         self._drained = trio.Event()

@@ -21,7 +21,7 @@ from flashq.errors import ProtocolError
 from flashq.protocol import link, routing
 from flashq.protocol.commands import normalize
 from flashq.server.events import EventHub
-from flashq.server.shard_link import ShardLink
+from flashq.server.shard_link import ShardLink, error_payload
 
 if TYPE_CHECKING:
     from flashq.server.connection import ClientConnection
@@ -50,10 +50,13 @@ class Router:
     def route(self, conn: ClientConnection, obj: dict[str, Any], req_id: str | None) -> None:
         name = obj.get("cmd")
         shard = self.shard_for(name, obj)
+        if name == "CRON":
+            self.spawn(conn, obj, req_id, self.cron)
+            return
         if shard is not None:
             deliver = conn.slot(req_id)
-            if name == "PULL" or name == "PULLB":
-                deliver = self._guard_pull(conn, deliver)
+            if name in routing.BLOCKING:
+                deliver = self._guard_blocking(conn, name, req_id, deliver)
             self.link_of_shard(shard).send(conn.mode, req_id, conn.id, shard, obj, deliver)
             return
         if name in routing.SCATTER or name in routing.SPLIT or name == "GETJOBS":
@@ -106,6 +109,8 @@ class Router:
                 return await self.scatter(cmd)
             if name == "FLOW":
                 return await self.flow(cmd)
+            if name == "CRON":
+                return await self.cron(cmd)
             if name == "GETCHILDREN":
                 return await self.children(cmd)
             return {"ok": False, "error": f"Invalid: unknown command: {name}"}
@@ -205,6 +210,18 @@ class Router:
             return linked
         return {"ok": True, "parent_id": parent_id, "children_ids": ids}
 
+    async def cron(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        """A cron lives in its queue's shard; re-registering a name under another queue must
+        not leave the old one running elsewhere, so drop the name everywhere first."""
+        reply = await self.one(routing.shard_of_queue(cmd["queue"]), cmd)
+        if reply.get("ok"):
+            target = routing.shard_of_queue(cmd["queue"])
+            await self.gather(
+                {p: (p, {"cmd": "_CRONDROP", "name": cmd["name"], "keep_shard": target})
+                 for p in range(self.nprocs)}
+            )  # fmt: skip
+        return reply
+
     async def children(self, cmd: dict[str, Any]) -> dict[str, Any]:
         parent_id = cmd["parent_id"]
         reply = await self.one(routing.shard_of_id(parent_id), cmd)
@@ -228,12 +245,18 @@ class Router:
             lk.send(link.MODE_OBJECT, None, conn.id, link.ALL_SHARDS,
                     {"cmd": "_CONNCLOSED", "conn": conn.id}, None)  # fmt: skip
 
-    def _guard_pull(
-        self, conn: ClientConnection, deliver: Callable[[Any], None]
+    def _guard_blocking(
+        self, conn: ClientConnection, name: str, req_id: str | None, deliver: Callable[[Any], None]
     ) -> Callable[[Any], None]:
+        """A blocking request answered after its client left: jobs it carried go back."""
+        conn.blocked += 1
+
         def guarded(payload: Any) -> None:
-            if conn.closed:
-                self.requeue_undelivered(payload, conn)
+            conn.blocked -= 1
+            if conn.closed or conn.eof:
+                if name != "WAITJOB":
+                    self.requeue_undelivered(payload, conn)
+                payload = error_payload(conn.mode, req_id, "Connection closed")
             deliver(payload)
 
         return guarded

@@ -22,6 +22,7 @@ from flashq.client import (
     QueueInfo,
     Retry,
     Stats,
+    WorkerOptions,
 )
 from flashq.client._runtime import backoff_delays
 from flashq.client._sync import Done, drive
@@ -53,6 +54,9 @@ def test_job_from_the_31_key_wire_object():
     assert job.progress_message == "half"
     assert job.name == "send"
     assert job.state is JobState.WAITING_CHILDREN
+    # The complete-object fast path and the generic path agree.
+    sparse = {k: v for k, v in WIRE_JOB.items() if k != "completed_at"}  # its value is 0
+    assert Job.from_wire(sparse, "waiting-children") == job
 
 
 def test_job_from_a_sparse_object_takes_defaults_and_unbound_helpers_refuse():
@@ -132,6 +136,15 @@ def test_client_options_accept_upstream_names_and_reject_unknown_keys():
     env = ClientOptions.from_env({"FLASHQ_HOST": "10.0.0.1", "FLASHQ_PORT": "7000"})
     assert (env.host, env.port, env.token) == ("10.0.0.1", 7000, None)
     assert ClientOptions.coerce({"port": 2}, host="x") == ClientOptions(host="x", port=2)
+
+
+def test_worker_options_accept_upstream_names():
+    opts = WorkerOptions.from_mapping(
+        {"concurrency": 3, "close_timeout": 5000, "stall_timeout": 9000, "auto_start": False}
+    )
+    assert (opts.concurrency, opts.shutdown_timeout_s, opts.heartbeat_interval_s) == (3, 5.0, 3.0)
+    with pytest.raises(ValueError, match="'concurency'"):
+        WorkerOptions.from_mapping({"concurency": 3})
 
 
 def test_push_options_send_only_what_is_set_and_keywords_win():

@@ -161,8 +161,9 @@ def _all_done(counts: JobCounts) -> bool:
     return counts.waiting == counts.active == counts.delayed == 0
 
 
-def test_run_stops_gracefully_on_sigterm(shared_server: ServerProcess, tmp_path):
-    queue = "wk-sigterm"
+@pytest.mark.parametrize("runtime", ["trio", "asyncio"])
+def test_run_stops_gracefully_on_sigterm(shared_server: ServerProcess, tmp_path, runtime: str):
+    queue = f"wk-sigterm-{runtime}"
     marker = tmp_path / "finished"
     script = textwrap.dedent(
         f"""
@@ -174,7 +175,8 @@ def test_run_stops_gracefully_on_sigterm(shared_server: ServerProcess, tmp_path)
             open({str(marker)!r}, "w").write(str(job.id))
             return "ok"
 
-        Worker({queue!r}, handler, {{"port": {shared_server.port}}}, pull_timeout_ms=200).run()
+        worker = Worker({queue!r}, handler, {{"port": {shared_server.port}}}, pull_timeout_ms=200)
+        worker.run({runtime!r})
         """
     )
     with BlockingClient(port=shared_server.port) as client:

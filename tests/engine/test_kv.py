@@ -18,6 +18,11 @@ T0 = 1_700_000_000_000  # an arbitrary "now" in Unix ms
 
 # Normalized commands, as flashq.protocol.commands.normalize hands them over: every field
 # present, defaults applied.
+def unpack(record: bytes | None) -> object:
+    assert record is not None
+    return msgpack.unpackb(record)
+
+
 def kvset(key: str, value: Any, ttl: int | None = None) -> dict[str, Any]:
     return {"cmd": "KVSET", "key": key, "value": value, "ttl": ttl}
 
@@ -452,8 +457,8 @@ def test_take_changes_reports_records_and_deletions(kv: KVStore) -> None:
     kv.execute(kvdel("gone"), T0)
     changes = kv.take_changes()
     assert changes.keys() == {"k:a", "k:b", "k:gone"}
-    assert msgpack.unpackb(changes["k:a"]) == [{"x": [1, 2]}, T0 + 500]
-    assert msgpack.unpackb(changes["k:b"]) == ["v", None]
+    assert unpack(changes["k:a"]) == [{"x": [1, 2]}, T0 + 500]
+    assert unpack(changes["k:b"]) == ["v", None]
     assert changes["k:gone"] is None
     assert kv.take_changes() == {}  # drained
 
@@ -463,7 +468,7 @@ def test_take_changes_reports_only_the_latest_state(kv: KVStore) -> None:
         kv.execute(kvincr("n"), T0 + i)
     changes = kv.take_changes()
     assert changes.keys() == {"k:n"}
-    assert msgpack.unpackb(changes["k:n"]) == [5, None]
+    assert unpack(changes["k:n"]) == [5, None]
 
 
 def test_reads_change_nothing(kv: KVStore) -> None:
@@ -488,7 +493,7 @@ def test_expire_is_persisted(kv: KVStore) -> None:
     kv.execute(kvset("a", 1), T0)
     kv.take_changes()
     kv.execute(kvexpire("a", 250), T0 + 10)
-    assert msgpack.unpackb(kv.take_changes()["k:a"]) == [1, T0 + 260]
+    assert unpack(kv.take_changes()["k:a"]) == [1, T0 + 260]
 
 
 def test_round_trip_through_storage_records(kv: KVStore) -> None:

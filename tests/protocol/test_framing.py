@@ -135,7 +135,16 @@ def test_long_line_in_small_chunks_is_linear() -> None:
 
 @pytest.mark.parametrize(
     ("first", "mode"),
-    [(b"{", "json"), (b"\n", "json"), (b"\r", "json"), (b"\x00", "msgpack"), (b" ", "msgpack")],
+    [
+        (b"{", "json"),
+        (b"\n", "json"),
+        (b"\r", "json"),
+        (b"\x00", "msgpack"),
+        (b"\x01", "msgpack"),
+        (b" ", "json"),
+        (b"[", "json"),
+        (b"\xff", "json"),
+    ],
 )
 def test_first_byte_selects_mode(first: bytes, mode: str) -> None:
     decoder = FrameDecoder()
@@ -160,9 +169,10 @@ def test_mode_can_be_preset_before_the_first_byte() -> None:
     assert decoder.feed(b"\n\n\n\n") == [TOO_LARGE]
 
 
-def test_json_with_leading_space_is_read_as_a_huge_length_prefix() -> None:
-    # ⚠ upstream quirk kept: ' {"c' is the length 0x207B2263 (~544 MB) -> fatal.
-    assert FrameDecoder().feed(b' {"cmd":"PING"}\n') == [TOO_LARGE]
+def test_json_with_leading_space_is_read_as_json() -> None:
+    # ⚠ upstream quirk fixed: a binary frame can only start with 0x00/0x01 (length <= 16 MiB),
+    # so ' {"c' is text, not the length 0x207B2263 (~544 MB) that would close the connection.
+    assert FrameDecoder().feed(b' {"cmd":"PING"}\n') == [{"cmd": "PING"}]
 
 
 # -- text mode details -------------------------------------------------------------------------
