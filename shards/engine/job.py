@@ -7,7 +7,7 @@ the hottest path (PUSHB of 1 000 jobs), and the wire dict is built only when a r
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, cast
 
 if TYPE_CHECKING:
     from .pqueue import JobHeap
@@ -22,6 +22,11 @@ PARENT: Final = "parent"
 COMPLETED: Final = "completed"
 
 WAITING_CHILDREN: Final = "waiting-children"
+
+#: Shared by every job without tags / dependencies / children: an empty list per field per
+#: job costs 56 bytes each, ~170 MB for a million waiting jobs. These fields are replaced,
+#: never mutated in place, and copied to lists only when a reply is built.
+_EMPTY: Final[list[Any]] = cast(list[Any], ())
 UNKNOWN: Final = "unknown"
 
 
@@ -136,10 +141,10 @@ class Job:
         job.timeout = get("timeout") or 0
         job.unique_key = get("unique_key")
         depends_on = get("depends_on")
-        job.depends_on = list(depends_on) if depends_on else []
+        job.depends_on = list(depends_on) if depends_on else _EMPTY
         job.progress = 0
         job.progress_msg = None
-        job.tags = get("tags") or []
+        job.tags = get("tags") or _EMPTY
         job.lifo = bool(get("lifo"))
         job.remove_on_complete = bool(get("remove_on_complete"))
         job.remove_on_fail = bool(get("remove_on_fail"))
@@ -147,7 +152,7 @@ class Job:
         job.stall_timeout = get("stall_timeout") or 0
         job.stall_count = 0
         job.parent_id = parent_id
-        job.children_ids = []
+        job.children_ids = _EMPTY
         job.custom_id = get("job_id")
         job.keep_completed_age = get("keep_completed_age") or 0
         job.keep_completed_count = get("keep_completed_count") or 0
@@ -184,10 +189,10 @@ class Job:
             "ttl": self.ttl,
             "timeout": self.timeout,
             "unique_key": self.unique_key,
-            "depends_on": self.depends_on,
+            "depends_on": list(self.depends_on),
             "progress": self.progress,
             "progress_msg": self.progress_msg,
-            "tags": self.tags,
+            "tags": list(self.tags),
             "lifo": self.lifo,
             "remove_on_complete": self.remove_on_complete,
             "remove_on_fail": self.remove_on_fail,
@@ -195,7 +200,7 @@ class Job:
             "stall_timeout": self.stall_timeout,
             "stall_count": self.stall_count,
             "parent_id": self.parent_id,
-            "children_ids": self.children_ids,
+            "children_ids": list(self.children_ids),
             "children_completed": len(done) if done else 0,
             "custom_id": self.custom_id,
             "keep_completed_age": self.keep_completed_age,

@@ -12,7 +12,7 @@ from typing import Final
 
 import msgpack
 
-from .job import Job
+from .job import _EMPTY, Job
 
 RECORD_VERSION: Final = 1
 
@@ -130,17 +130,17 @@ def unpack_job(job_id: int, raw: bytes) -> Job:
     job.ttl = ttl
     job.timeout = timeout
     job.unique_key = unique_key
-    job.depends_on = depends_on
+    job.depends_on = depends_on or _EMPTY
     job.progress = progress
     job.progress_msg = progress_msg
-    job.tags = tags
+    job.tags = tags or _EMPTY
     job.lifo = lifo
     job.remove_on_complete = remove_on_complete
     job.remove_on_fail = remove_on_fail
     job.stall_timeout = stall_timeout
     job.stall_count = stall_count
     job.parent_id = parent_id
-    job.children_ids = children_ids
+    job.children_ids = children_ids or _EMPTY
     job.done_children = set(done) if done else None
     job.children_total = children_total
     job.custom_id = custom_id
