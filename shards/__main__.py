@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import signal
 import sys
@@ -20,7 +21,14 @@ async def _run(index: int, settings: Settings) -> None:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(watch_parent)
             nursery.start_soon(
-                serve, index, settings.shard_procs, settings.shard_socket(index), storage
+                functools.partial(
+                    serve,
+                    index,
+                    settings.shard_procs,
+                    settings.shard_socket(index),
+                    storage,
+                    inline_commits=settings.fsync == "never",
+                )
             )
             async for _ in signals:
                 break

@@ -111,7 +111,7 @@ _FIELDS: Final[dict[str, tuple[Field, ...]]] = {
     "PUSH": (_QUEUE, Field("data", ANY), *_JOB_OPTIONS),
     "PUSHB": (
         _QUEUE,
-        Field("jobs", maps_of(JOB_INPUT, "a job object", max_items=MAX_BATCH_JOBS)),
+        Field("jobs", maps_of(JOB_INPUT, "a job object", max_items=MAX_BATCH_JOBS, sparse=True)),
     ),
     "PULL": (_QUEUE, Field("timeout", U64, 60_000)),
     "PULLB": (_QUEUE, Field("count", USIZE), Field("timeout", U64, 60_000)),
