@@ -20,6 +20,7 @@ import trio
 
 from flashq.protocol import link
 from flashq.protocol.framing import FrameDecoder, FrameError, encode_json, encode_msgpack_frame
+from flashq.server.write_buffer import WriteBuffer
 
 if TYPE_CHECKING:
     from flashq.server.router import Router
@@ -47,14 +48,11 @@ class ClientConnection:
         self.decoder = FrameDecoder()
         self.mode = link.MODE_JSON
         self.closed = False
-        self._out = bytearray()
-        self._have_output = trio.Event()
-        self._drained = trio.Event()
+        self._out = WriteBuffer()
         self._next_seq = 0  # next ordered (no reqId) slot to hand out
         self._write_seq = 0  # next ordered slot whose reply may be written
         self._ordered: dict[int, bytes] = {}
         self.in_flight = 0
-        self._writing = False
         #: The client finished sending (EOF); replies still in flight are written.
         self.eof = False
         #: Blocking requests (PULL, PULLB, WAITJOB) in flight; not waited for at EOF.
@@ -86,8 +84,7 @@ class ClientConnection:
         self.in_flight -= 1
         if self.closed:
             return
-        self._out += payload
-        self._have_output.set()
+        self._out.append(payload)
 
     def _deliver_ordered(self, seq: int, payload: Any) -> None:
         self.in_flight -= 1
@@ -95,9 +92,8 @@ class ClientConnection:
             return
         self._ordered[seq] = payload
         while self._write_seq in self._ordered:
-            self._out += self._ordered.pop(self._write_seq)
+            self._out.append(self._ordered.pop(self._write_seq))
             self._write_seq += 1
-        self._have_output.set()
 
     def reply(self, reply: dict[str, Any], req_id: str | None) -> None:
         """Answer a request locally (AUTH, PING, errors found by the acceptor)."""
@@ -114,12 +110,10 @@ class ClientConnection:
                 # must not go to a client that left), then let other replies out, briefly.
                 self.eof = True
                 self.report_closed()
-                self._have_output.set()
+                self._out.poke()
                 with trio.move_on_after(2):
-                    while (
-                        self.in_flight > self.blocked or self._out or self._writing
-                    ) and not self.closed:
-                        await self._wait_drained()
+                    while (self.in_flight > self.blocked or self._out.busy) and not self.closed:
+                        await self._out.wait_drained()
                 nursery.cancel_scope.cancel()
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
@@ -134,21 +128,9 @@ class ClientConnection:
             self._closed_reported = True
             self.router.connection_closed(self)
 
-    async def _wait_drained(self) -> None:
-        self._drained = trio.Event()
-        await self._drained.wait()
-
     async def _write_loop(self, scope: trio.CancelScope) -> None:
         try:
-            while True:
-                await self._have_output.wait()
-                self._have_output = trio.Event()
-                if self._out:
-                    data, self._out = bytes(self._out), bytearray()
-                    self._writing = True
-                    await self.stream.send_all(data)
-                    self._writing = False
-                self._drained.set()
+            await self._out.run(self.stream)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             self.closed = True
             scope.cancel()
@@ -156,7 +138,7 @@ class ClientConnection:
     async def _read_loop(self) -> None:
         while True:
             if len(self._out) > _MAX_OUTPUT_BYTES or self.in_flight > _MAX_IN_FLIGHT:
-                await self._wait_drained()
+                await self._out.wait_drained()
                 continue
             try:
                 data = await self.stream.receive_some(1 << 16)

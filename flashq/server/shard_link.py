@@ -17,6 +17,7 @@ import trio
 
 from flashq.protocol import link
 from flashq.protocol.framing import encode_json, encode_msgpack_frame
+from flashq.server.write_buffer import WriteBuffer
 
 log = logging.getLogger("flashq.acceptor.link")
 
@@ -47,8 +48,7 @@ class ShardLink:
         self.on_message = on_message
         self._ids = itertools.count(1)
         self._pending: dict[int, tuple[int, str | None, ReplyCallback]] = {}
-        self._out = bytearray()
-        self._have_output = trio.Event()
+        self._out = WriteBuffer()
         self._stream: trio.SocketStream | None = None
         self.connected = trio.Event()
         self.reconnects = 0
@@ -76,8 +76,7 @@ class ShardLink:
         else:
             link_id = next(self._ids)
             self._pending[link_id] = (mode, req_id, callback)
-        self._out += link.pack([link_id, mode, req_id, conn, shard, cmd])
-        self._have_output.set()
+        self._out.append(link.pack([link_id, mode, req_id, conn, shard, cmd]))
 
     async def request(self, shard: int, cmd: Mapping[str, Any], conn: int = 0) -> dict[str, Any]:
         """Send one request and wait for its reply object (for control paths, not the hot path)."""
@@ -106,9 +105,9 @@ class ShardLink:
                 continue
             delay = 0.01
             self._stream = stream
-            self._out = bytearray(link.pack([next(self._ids), 0, None, 0, -1,
-                                             {"cmd": "_HELLO", "role": self.role}]))  # fmt: skip
-            self._have_output.set()
+            self._out.reset(
+                link.pack([next(self._ids), 0, None, 0, -1, {"cmd": "_HELLO", "role": self.role}])
+            )
             self.connected.set()
             if not started:
                 task_status.started()
@@ -138,12 +137,7 @@ class ShardLink:
 
     async def _write_loop(self, stream: trio.SocketStream, scope: trio.CancelScope) -> None:
         try:
-            while True:
-                await self._have_output.wait()
-                self._have_output = trio.Event()
-                if self._out:
-                    data, self._out = bytes(self._out), bytearray()
-                    await stream.send_all(data)
+            await self._out.run(stream)
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             scope.cancel()
 

@@ -221,6 +221,8 @@ def endpoint(route: ApiRoute, ctx: HttpContext) -> Callable[[Request], Awaitable
             return failed(exc.message, exc.status)
         except CommandFailed as exc:
             return failed(exc.error, 422 if exc.error.startswith(_VALIDATION_PREFIX) else 200)
+        except trio.TooSlowError:
+            return failed("Server busy or starting, retry", 503)
         if isinstance(data, Response):
             return data
         return ok(data)

@@ -109,12 +109,21 @@ async function act(label, method, path, body) {
 
 // -- auth -----------------------------------------------------------------------------------
 
+// The page's hash carries deep links: #queue=emails&state=failed, #job=42, and (once, then
+// removed from the address bar) #token=… for opening an authenticated dashboard from a link.
+function hashParams() {
+  return new URLSearchParams(location.hash.replace(/^#/, ""));
+}
+
 function takeTokenFromUrl() {
-  const m = location.hash.match(/token=([^&]+)/);
-  if (!m) return;
-  Dash.token = decodeURIComponent(m[1]);
-  sessionStorage.setItem(TOKEN_KEY, Dash.token);
-  history.replaceState(null, "", location.pathname + location.search);
+  const params = hashParams();
+  const token = params.get("token");
+  if (token === null) return;
+  Dash.token = token;
+  sessionStorage.setItem(TOKEN_KEY, token);
+  params.delete("token");
+  const rest = params.toString();
+  history.replaceState(null, "", location.pathname + location.search + (rest ? "#" + rest : ""));
 }
 
 function showLogin() {
@@ -193,7 +202,10 @@ function addPoint(s) {
   }
   const prev = Dash.prev;
   const last = Dash.series[Dash.series.length - 1];
-  if (prev && s.timestamp > prev.t && (!last || s.timestamp > last.t)) {
+  // A point per second at most: two snapshots close together (page load, then the first
+  // WebSocket message) would otherwise make a spurious zero-throughput point.
+  if (prev && s.timestamp - prev.t < 1000) return;
+  if (prev && (!last || s.timestamp > last.t)) {
     const done = (m.total_completed || 0) - prev.completed;
     Dash.series.push({
       t: s.timestamp,
@@ -289,15 +301,14 @@ function renderWorkers(s) {
 
 function renderCrons(s) {
   const rows = (s.crons || []).map((c) => h("tr", {},
-    h("td", {}, h("strong", {}, c.name)),
-    h("td", {}, c.queue),
-    h("td", { class: "mono" }, c.schedule || (c.repeat_every ? "every " + c.repeat_every + " ms" : "–")),
+    h("td", {}, h("strong", {}, c.name), h("span", { class: "sub" }, "→ " + c.queue)),
+    h("td", { class: "mono" }, c.schedule || (c.repeat_every ? "every " + duration(c.repeat_every) : "–")),
     h("td", {}, c.next_run ? new Date(c.next_run).toLocaleTimeString() : "–"),
     h("td", { class: "num" }, num(c.executions)),
-    h("td", {}, h("button", { class: "btn btn-sm btn-danger", type: "button",
+    h("td", {}, h("button", { class: "btn btn-sm btn-danger", type: "button", title: "Delete " + c.name,
       onclick: () => confirm("Delete cron " + c.name + "?") &&
-        act("Deleted cron " + c.name, "DELETE", "/crons/" + encodeURIComponent(c.name)) }, "Delete"))));
-  table(document.getElementById("crons"), ["Name", "Queue", "Schedule", "Next", "#Runs", ""], rows,
+        act("Deleted cron " + c.name, "DELETE", "/crons/" + encodeURIComponent(c.name)) }, "✕"))));
+  table(document.getElementById("crons"), ["Name", "Schedule", "Next run", "#Runs", ""], rows,
     "No cron jobs");
 }
 

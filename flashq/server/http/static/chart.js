@@ -16,9 +16,8 @@ window.FlashChart = (function () {
     return String(Math.round(v * 10) / 10);
   }
 
-  function clock(ms) {
-    const d = new Date(ms);
-    return d.toTimeString().slice(0, 5);
+  function clock(ms, seconds) {
+    return new Date(ms).toTimeString().slice(0, seconds ? 8 : 5);
   }
 
   // series: [{values: [..], color, axis: "left"|"right", fill: bool}], times: [ms]
@@ -70,7 +69,7 @@ window.FlashChart = (function () {
     const ticks = Math.min(6, n);
     for (let i = 0; i < ticks; i++) {
       const t = t0 + (span * i) / (ticks - 1);
-      g.fillText(clock(t), Math.min(pad.l + w - 14, Math.max(pad.l + 14, x(t))), height - 6);
+      g.fillText(clock(t, span < 600000), Math.min(pad.l + w - 24, Math.max(pad.l + 24, x(t))), height - 6);
     }
 
     for (const s of series) {

@@ -121,7 +121,9 @@ window.JobBrowser = (function () {
         ["Started", when(job.started_at)],
         ["Progress", h("div", { class: "actions" },
           h("div", { class: "bar", style: "width:140px" }, h("span", { style: "width:" + progress + "%" })),
-          progress + "%" + (job.progress_msg ? " · " + job.progress_msg : ""))],
+          progress + "%")],
+        // The last PROGRESS message, or the error of the latest failed attempt.
+        ["Message", job.progress_msg || "–"],
         ["Custom id", job.custom_id || "–"],
         ["Tags", (job.tags || []).join(", ") || "–"],
       ]),
@@ -151,6 +153,14 @@ window.JobBrowser = (function () {
   let first = true;
   Dash.listeners.push((s) => {
     syncQueues(s);
+    if (first) {
+      const params = hashParams();
+      view.queue = params.get("queue") || "";
+      if (STATES.includes(params.get("state"))) view.state = params.get("state");
+      $("job-queue").value = view.queue;
+      const id = Number(params.get("job"));
+      if (id > 0) open(id);
+    }
     if (first || view.offset === 0) load();
     first = false;
   });
