@@ -11,6 +11,7 @@ accumulating, so batches grow with load.
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import time
@@ -329,6 +330,19 @@ class ShardProcess:
                 self.wake.set()
 
 
+def tune_gc() -> None:
+    """Keep the cyclic GC off the hot path of a process that holds millions of live objects.
+
+    Jobs are long-lived and (once out of their heaps) free of cycles, yet every 700
+    allocations the default GC rescans the young ones and, periodically, everything: ~15% of
+    PUSHB instructions (callgrind) and multi-100-ms pauses with 1M jobs. What `load` built
+    is frozen out of collection; young collections become rare.
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 1000)
+
+
 def _mode_name(mode: int) -> Literal["json", "msgpack"]:
     return "msgpack" if mode == link.MODE_MSGPACK else "json"
 
@@ -338,6 +352,7 @@ async def serve(
 ) -> None:
     proc = ShardProcess(index, nprocs, storage, inline_commits=inline_commits)
     await proc.load()
+    tune_gc()
     with contextlib.suppress(FileNotFoundError):
         os.unlink(socket_path)  # stale socket of a previous (killed) incarnation
     listener = trio.socket.socket(trio.socket.AF_UNIX, trio.socket.SOCK_STREAM)

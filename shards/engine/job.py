@@ -169,6 +169,28 @@ class Job:
         job.entry = None
         return job
 
+    @classmethod
+    def plain(cls, job_id: int, queue: str, now: int, data: Any) -> Job:
+        """A new waiting job with every option at its default (`from_push` without the
+        lookups; keep the two in step)."""
+        job = cls.__new__(cls)
+        job.id = job_id
+        job.queue = queue
+        job.data = data
+        job.priority = 0
+        job.created_at = job.run_at = now
+        job.started_at = job.attempts = job.max_attempts = job.backoff = job.ttl = 0
+        job.timeout = job.progress = job.last_heartbeat = job.stall_timeout = 0
+        job.stall_count = job.keep_completed_age = job.keep_completed_count = 0
+        job.completed_at = job.children_total = job.failed_at = 0
+        job.unique_key = job.progress_msg = job.parent_id = job.custom_id = None
+        job.group_id = job.result = job.pending = job.watchers = job.done_children = None
+        job.heap = job.entry = None
+        job.depends_on = job.tags = job.children_ids = _EMPTY
+        job.lifo = job.remove_on_complete = job.remove_on_fail = False
+        job.state = WAITING
+        return job
+
     def __repr__(self) -> str:
         return f"<Job {self.id} {self.queue!r} {self.state}>"
 

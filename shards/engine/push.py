@@ -88,25 +88,56 @@ def create_job(
     st.seq += 1
     job_id = st.seq * st.nshards + st.shard
     job = Job.from_push(job_id, name, now, fields, parent_id)
-
-    st.jobs[job_id] = job
-    q.jobs[job_id] = job
-    q.listed = True
     if unique_key is not None:
         st.unique[(name, unique_key)] = job_id
     if custom_id is not None:
         st.hold_custom(job)
-    st.dirty.add(job_id)
-    st.total_pushed += 1
-    st.meta_dirty = True
     if children > 0:
+        admit(st, q, job)
         job.state = PARENT
         job.children_total = children
         job.done_children = set()
         return job_id
-    if job.depends_on and wait_for_deps(st, job):
+    if job.depends_on:
+        admit(st, q, job)
+        if wait_for_deps(st, job):
+            return job_id
+        enqueue_new(st, q, job, now, publish)
         return job_id
-    # st.enqueue(job, now), inlined: this is the PUSHB hot path
+    admit(st, q, job)
+    enqueue_new(st, q, job, now, publish)
+    return job_id
+
+
+def create_plain_job(
+    st: ShardState, q: QueueState, data: Any, now: int, publish: bool
+) -> int | str:
+    """`create_job` for a job with no options at all (the common PUSHB element `{"data": …}`):
+    no debounce, custom id or unique key to check, every field at its default."""
+    error = validate_job_data(data)
+    if error is not None:
+        return error
+    st.seq += 1
+    job_id = st.seq * st.nshards + st.shard
+    job = Job.plain(job_id, q.name, now, data)
+    admit(st, q, job)
+    enqueue_new(st, q, job, now, publish)
+    return job_id
+
+
+def admit(st: ShardState, q: QueueState, job: Job) -> None:
+    """Index a new job in its shard and queue and mark it for the next commit."""
+    job_id = job.id
+    st.jobs[job_id] = job
+    q.jobs[job_id] = job
+    q.listed = True
+    st.dirty.add(job_id)
+    st.total_pushed += 1
+    st.meta_dirty = True
+
+
+def enqueue_new(st: ShardState, q: QueueState, job: Job, now: int, publish: bool) -> None:
+    """A new job joins its queue (`st.enqueue`, inlined: this is the PUSHB hot path)."""
     q.n_waiting += 1
     if job.run_at > now:
         q.delayed.push(job, delayed_entry(job))
@@ -115,10 +146,9 @@ def create_job(
         if q.live_waiters:
             st.wake.add(q)
     if publish:
-        event = {"event_type": "pushed", "queue": name, "job_id": job_id, "timestamp": now}
-        event["data"] = data
+        event = {"event_type": "pushed", "queue": q.name, "job_id": job.id, "timestamp": now}
+        event["data"] = job.data
         st.events.append(event)
-    return job_id
 
 
 def cmd_push(
@@ -146,7 +176,10 @@ def cmd_pushb(
         return {"ok": True, "ids": ids}
     publish = st.config.pushb_events
     for fields in jobs:
-        result = create_job(st, q, fields, now, publish=publish)
+        if (len(fields) == 1 and "data" in fields) or not fields:
+            result = create_plain_job(st, q, fields.get("data"), now, publish)
+        else:
+            result = create_job(st, q, fields, now, publish=publish)
         if type(result) is int:
             ids.append(result)
     return {"ok": True, "ids": ids}
