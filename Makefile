@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 ARGS ?=
 
-.PHONY: serve test lint typecheck pytest venv clean bench bench-quick
+.PHONY: serve test lint typecheck pytest venv clean bench bench-quick browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,7 +21,15 @@ serve: $(STAMP)
 	$(BIN)/flashq serve $(ARGS)
 
 ## Lint, type-check and run the whole test suite.
-test: $(STAMP) lint typecheck pytest
+test: $(STAMP) browser lint typecheck pytest
+
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+## Headless Chromium for the dashboard test (tests/http/test_dashboard_browser.py), from Debian.
+browser:
+	command -v chromium >/dev/null || command -v chromium-browser >/dev/null || \
+	  command -v google-chrome >/dev/null || \
+	  ($(SUDO) apt-get update && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 
 lint: $(STAMP)
 	$(BIN)/ruff check flashq shards tests benchmarks examples

@@ -301,7 +301,7 @@ class ShardProcess:
     def statistics(self, now: int) -> dict[str, Any]:
         """Per-process gauges for /metrics and the dashboard (which shard process is hot)."""
         storage = attrs.asdict(self.storage.statistics())
-        storage = {k: v for k, v in storage.items() if not isinstance(v, dict)}
+        storage = {k: v for k, v in storage.items() if not isinstance(v, Mapping)}
         return {
             "index": self.index,
             "pid": os.getpid(),

@@ -53,13 +53,15 @@ class ServerProcess:
         self.output = bytearray()
         self._ready = threading.Event()
         self._ready_count = 0
+        self._pump_thread: threading.Thread | None = None
 
     def start(self, timeout_s: float = 60.0) -> ServerProcess:
         self._ready.clear()
         self.proc = subprocess.Popen(
             self.args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=self.env
         )
-        threading.Thread(target=self._pump, args=(self.proc,), daemon=True).start()
+        self._pump_thread = threading.Thread(target=self._pump, args=(self.proc,), daemon=True)
+        self._pump_thread.start()
         self.wait_ready(timeout_s)
         return self
 
@@ -145,7 +147,16 @@ class ServerProcess:
         except subprocess.TimeoutExpired:
             self.kill_all()
             raise
+        self._close_pipe()
         return code
+
+    def _close_pipe(self) -> None:
+        """Close our end of the output pipe once the pump has read it to EOF (no warning
+        about an unclosed pipe at interpreter exit)."""
+        if self._pump_thread is not None:
+            self._pump_thread.join(10)
+        if self.proc is not None and self.proc.stdout is not None:
+            self.proc.stdout.close()
 
     def kill_all(self) -> None:
         """SIGKILL the supervisor and every child at once (power-cut style, minus the disk)."""
@@ -158,6 +169,7 @@ class ServerProcess:
             except ProcessLookupError:
                 pass
         self.proc.wait(10)
+        self._close_pipe()
         deadline = time.monotonic() + 10
         for pid in pids:
             while _alive(pid) and time.monotonic() < deadline:

@@ -56,6 +56,10 @@ class HttpServer:
             time.sleep(0.05)
 
 
+def stop_server(srv: ServerProcess) -> None:
+    srv.stop()  # the harness closes the output pipe once it has read it to the end
+
+
 def start_http_server(
     data_dir: Path, *, token: str | None = None, storage: str = "memory", **env: str
 ) -> HttpServer:
@@ -72,7 +76,7 @@ def start_http_server(
     try:
         server.wait_http()
     except Exception:
-        srv.stop()
+        stop_server(srv)
         raise
     return server
 
@@ -80,13 +84,11 @@ def start_http_server(
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpServer]:
     """No auth; webhooks may target loopback (the tests' own receivers)."""
-    server = start_http_server(
-        tmp_path_factory.mktemp("http"), FLASHQ_WEBHOOK_ALLOW_PRIVATE="1"
-    )
+    server = start_http_server(tmp_path_factory.mktemp("http"), FLASHQ_WEBHOOK_ALLOW_PRIVATE="1")
     try:
         yield server
     finally:
-        server.srv.stop()
+        stop_server(server.srv)
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +98,7 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HttpServer]:
     try:
         yield server
     finally:
-        server.srv.stop()
+        stop_server(server.srv)
 
 
 @pytest.fixture

@@ -7,9 +7,11 @@ from typing import Any
 
 import httpx
 import orjson
+import pytest
 import trio
-from trio_websocket import WebSocketConnection, open_websocket_url
+from trio_websocket import ConnectionRejected, WebSocketConnection, open_websocket_url
 
+from flashq.server.http.events import MAX_WEBSOCKETS
 from tests.http.conftest import HttpServer
 
 
@@ -143,3 +145,35 @@ async def test_slow_websocket_consumer_is_told_about_drops(api: HttpServer) -> N
     assert dropped, "the consumer was never slow enough to lose events"
     assert len(indexes) + sum(e["dropped"] for e in dropped) == total
     assert indexes == sorted(indexes)
+
+
+async def test_at_most_100_websockets(api: HttpServer) -> None:
+    """The 101st WebSocket is refused with 503 while 100 are open (events and dashboard
+    share the cap); closing one makes room again."""
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            opened: list[WebSocketConnection] = []
+            release = trio.Event()
+
+            async def hold(path: str, task_status: trio.TaskStatus[None]) -> None:
+                async with open_websocket_url(f"{api.ws_base}{path}") as ws:
+                    opened.append(ws)
+                    task_status.started()
+                    await release.wait()
+
+            for i in range(MAX_WEBSOCKETS):
+                await nursery.start(hold, "/ws/dashboard" if i == 0 else f"/ws/ev-cap-{i}")
+            with pytest.raises(ConnectionRejected) as rejected:
+                async with open_websocket_url(f"{api.ws_base}/ws"):
+                    pass
+            assert rejected.value.status_code == 503
+            assert rejected.value.body == b"Too many WebSocket connections"
+            await opened[-1].aclose()
+            # The server notices the close asynchronously; retry briefly until admitted.
+            while True:
+                try:
+                    async with open_websocket_url(f"{api.ws_base}/ws"):
+                        break
+                except ConnectionRejected:
+                    await trio.sleep(0.05)
+            release.set()

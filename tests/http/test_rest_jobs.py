@@ -115,7 +115,7 @@ def test_ack_batch_and_ts_alias(client: httpx.Client) -> None:
     jobs = data(client.get("/queues/rj-ackb/jobs", params={"count": 3, "timeout": 1000}))
     ids = [j["id"] for j in jobs]
     assert data(client.post("/jobs/ack-batch", json={"ids": ids[:2]})) == 2
-    assert data(client.post("/jobs/ack/batch", json={"ids": ids[2:] + [999999999]})) == 1
+    assert data(client.post("/jobs/ack/batch", json={"ids": [*ids[2:], 999999999]})) == 1
     assert all(data(client.get(f"/jobs/{i}/state")) == "completed" for i in ids)
 
 

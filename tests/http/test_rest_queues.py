@@ -46,8 +46,8 @@ def test_malformed_bodies(client: httpx.Client) -> None:
     bad_json = client.post("/queues/rq-bad/jobs", content=b"{nope",
                            headers={"Content-Type": "application/json"})  # fmt: skip
     error(bad_json, 400)
-    not_json = client.post("/queues/rq-bad/jobs", content=b"a=1",
-                           headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    not_json = client.post("/queues/rq-bad/jobs", content=b"a=1", headers=form)
     error(not_json, 415)
     assert "object" in error(client.post("/queues/rq-bad/jobs", json=[1, 2]), 422)
     too_big = client.post("/queues/rq-bad/jobs", content=b" " * (17 * 1024 * 1024),
@@ -61,7 +61,9 @@ def test_unknown_path_and_wrong_method(client: httpx.Client) -> None:
 
 
 def test_batch_push_pull_with_count_and_timeout(client: httpx.Client) -> None:
-    ids = data(client.post("/queues/rq-batch/jobs/batch", json={"jobs": [{"data": i} for i in range(3)]}))
+    ids = data(
+        client.post("/queues/rq-batch/jobs/batch", json={"jobs": [{"data": i} for i in range(3)]})
+    )
     assert len(ids) == 3
     pulled = data(client.get("/queues/rq-batch/jobs", params={"count": 10, "timeout": 1000}))
     assert sorted(j["id"] for j in pulled) == sorted(ids)
@@ -156,8 +158,16 @@ def test_flow_and_its_ts_alias(client: httpx.Client) -> None:
     children = data(client.get(f"/jobs/{flow['parent_id']}/children"))
     assert sorted(children["children"]) == sorted(flow["children_ids"])
     assert (children["completed"], children["total"]) == (0, 2)
-    alias = data(client.post("/flows", json={"queue": "rq-flow", "parent_data": 1,
-                                             "children": [{"queue": "rq-flow-c", "data": 3}]}))
+    alias = data(
+        client.post(
+            "/flows",
+            json={
+                "queue": "rq-flow",
+                "parent_data": 1,
+                "children": [{"queue": "rq-flow-c", "data": 3}],
+            },
+        )
+    )
     assert len(alias["children_ids"]) == 1
     assert error(client.post("/queues/rq-flow/flow", json={"data": 1, "children": []})) == (
         "Flow must have at least one child"

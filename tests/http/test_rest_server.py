@@ -44,8 +44,8 @@ def test_metrics_history_points(client: httpx.Client) -> None:
 
 
 def test_prometheus_exposition(client: httpx.Client) -> None:
-    job = data(client.post('/queues/rs-prom/jobs', json={"data": 1}))
-    data(client.get('/queues/rs-prom/jobs', params={"timeout": 1000}))
+    job = data(client.post("/queues/rs-prom/jobs", json={"data": 1}))
+    data(client.get("/queues/rs-prom/jobs", params={"timeout": 1000}))
     data(client.post(f"/jobs/{job['id']}/ack", json={}))
     response = httpx.get(str(client.base_url) + "/metrics/prometheus")  # public, no token
     assert response.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.http.conftest import HttpServer, data, error, start_http_server
+from tests.http.conftest import HttpServer, data, error, start_http_server, stop_server
 
 
 class Receiver:
@@ -28,7 +28,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["Content-Length"]))
                 with receiver.got:
                     receiver.attempts += 1
@@ -124,7 +124,7 @@ def test_webhooks_survive_a_restart(tmp_path: Path) -> None:
         with server.http() as client:
             first = data(client.post("/webhooks", json={"url": "https://hooks.example.com/a",
                                                         "events": ["failed"]}))  # fmt: skip
-        server.srv.stop()
+        stop_server(server.srv)
         server.srv.start()
         server.wait_http()
         with server.http() as client:
@@ -134,4 +134,4 @@ def test_webhooks_survive_a_restart(tmp_path: Path) -> None:
                                                          "events": ["*"]}))  # fmt: skip
         assert int(second.removeprefix("wh_")) > int(first.removeprefix("wh_"))
     finally:
-        server.srv.stop()
+        stop_server(server.srv)

@@ -80,7 +80,14 @@ class MetricsRecorder:
     _last: tuple[int, int, float] | None = None  # (timestamp, completed, latency sum)
 
     def on_event(self, event: Mapping[str, Any]) -> None:
-        """Hub listener (synchronous, cheap): feed the latency histograms."""
+        """Hub listener (synchronous, cheap): feed the latency histograms. Never raises: it
+        runs inside the shard link's reader."""
+        try:
+            self._observe(event)
+        except (TypeError, ValueError):
+            log.warning("malformed event ignored by metrics: %r", event)
+
+    def _observe(self, event: Mapping[str, Any]) -> None:
         kind = event.get("event_type")
         job_id = event.get("job_id")
         if not isinstance(job_id, int):

@@ -17,8 +17,7 @@ import hashlib
 import hmac
 import ipaddress
 import logging
-import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final
 from urllib.parse import urlsplit
 
@@ -35,8 +34,6 @@ log = logging.getLogger("flashq.http.webhooks")
 STORE_KEY: Final = "_flashq:webhooks"
 SEQ_KEY: Final = "_flashq:webhook_seq"
 SIGNATURE_HEADER: Final = "X-FlashQ-Signature"
-EVENT_TYPES: Final = frozenset({"pushed", "completed", "failed", "partial", "progress",
-                                "timeout", "stalled"})  # fmt: skip
 #: Deliveries waiting for a worker; beyond this they are dropped (and counted).
 QUEUE_SIZE: Final = 10_000
 WORKERS: Final = 8
@@ -46,6 +43,7 @@ RETRY_DELAYS_S: Final = (1.0, 4.0)
 
 Webhook = dict[str, Any]
 Delivery = tuple[Webhook, bytes, str]
+Execute = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 def matches(webhook: Webhook, event: dict[str, Any]) -> bool:
@@ -100,7 +98,7 @@ def registration_error(body: dict[str, Any]) -> str | None:
 
 @attrs.define(eq=False)
 class WebhookService:
-    execute: Any  # async (cmd) -> reply: HttpContext.execute
+    execute: Execute  # runs one client command (Router.execute)
     allow_private: bool = False
     retry_delays_s: Sequence[float] = RETRY_DELAYS_S
     timeout_s: float = TIMEOUT_S
@@ -178,9 +176,17 @@ class WebhookService:
     # -- delivery --------------------------------------------------------------------------
 
     def on_event(self, event: dict[str, Any]) -> None:
-        """Hub listener: queue one delivery per matching webhook; never blocks."""
+        """Hub listener: queue one delivery per matching webhook; never blocks, never raises
+        (it runs inside the shard link's reader)."""
         if self._send is None or not self.webhooks:
             return
+        try:
+            self._enqueue(event)
+        except Exception:
+            log.exception("webhook delivery not queued for event %r", event.get("event_type"))
+
+    def _enqueue(self, event: dict[str, Any]) -> None:
+        assert self._send is not None
         body: bytes | None = None
         for webhook in self.webhooks:
             if not matches(webhook, event):
@@ -224,11 +230,11 @@ class WebhookService:
             if attempt:
                 self.counters["retried"] += 1
                 await trio.sleep(self.retry_delays_s[attempt - 1])
-            if not self.breaker.allow(url, time.monotonic()):
+            if not self.breaker.allow(url, trio.current_time()):
                 self.counters["skipped"] += 1
                 return False
             ok = await self._post(client, url, body, headers)
-            self.breaker.record(url, ok, time.monotonic())
+            self.breaker.record(url, ok, trio.current_time())
             if ok:
                 self.counters["delivered"] += 1
                 return True
@@ -253,7 +259,7 @@ class WebhookService:
 
     def statistics(self) -> dict[str, Any]:
         return {"webhooks": len(self.webhooks), **self.counters,
-                "open_circuits": self.breaker.open_count(time.monotonic())}  # fmt: skip
+                "open_circuits": self.breaker.open_count(trio.current_time())}  # fmt: skip
 
 
 async def _resolves_privately(url: str) -> bool:
