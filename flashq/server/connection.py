@@ -37,12 +37,25 @@ _AUTH_FREE_FAILURES = 3
 _conn_ids = itertools.count(1)
 
 
+def _peer_name(stream: trio.abc.Stream) -> str:
+    sock = getattr(stream, "socket", None)
+    try:
+        peer = sock.getpeername() if sock is not None else None
+    except OSError:
+        peer = None
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        return f"{peer[0]}:{peer[1]}"
+    return "unix"
+
+
 class ClientConnection:
     def __init__(self, stream: trio.abc.Stream, router: Router, tokens: tuple[str, ...]) -> None:
         self.stream = stream
         self.router = router
         self.tokens = tokens
         self.id = next(_conn_ids)
+        #: How GET /workers names this connection if it pulls jobs.
+        self.worker_id = f"tcp-{self.id}@{_peer_name(stream)}"
         self.authed = not tokens
         self.auth_failures = 0
         self.decoder = FrameDecoder()

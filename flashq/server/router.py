@@ -22,6 +22,7 @@ from flashq.protocol import link, routing
 from flashq.protocol.commands import normalize
 from flashq.server.events import EventHub
 from flashq.server.shard_link import ShardLink, error_payload
+from flashq.server.workers import WorkerRegistry, wall_ms
 
 if TYPE_CHECKING:
     from flashq.server.connection import ClientConnection
@@ -41,6 +42,7 @@ class Router:
         self.nprocs = len(links)
         self.nursery = nursery
         self.hub = hub
+        self.workers = WorkerRegistry()
 
     def link_of_shard(self, shard: int) -> ShardLink:
         return self.links[shard % self.nprocs]
@@ -57,9 +59,15 @@ class Router:
             deliver = conn.slot(req_id)
             if name in routing.BLOCKING:
                 deliver = self._guard_blocking(conn, name, req_id, deliver)
+                if name != "WAITJOB":
+                    self.workers.seen_pulling(conn.worker_id, obj["queue"], wall_ms())
+            elif name == "ACK":
+                self.workers.processed(conn.worker_id, 1)
             self.link_of_shard(shard).send(conn.mode, req_id, conn.id, shard, obj, deliver)
             return
         if name in routing.SCATTER or name in routing.SPLIT or name == "GETJOBS":
+            if name == "ACKB" and isinstance(obj.get("ids"), list):
+                self.workers.processed(conn.worker_id, len(obj["ids"]))
             self.spawn(conn, obj, req_id, self.scatter)
         elif name == "FLOW":
             self.spawn(conn, obj, req_id, self.flow)

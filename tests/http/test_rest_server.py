@@ -91,6 +91,18 @@ def test_workers_heartbeat(client: httpx.Client) -> None:
     assert error(client.post("/workers/w-2/heartbeat", json={"queues": "a"}), 422)
 
 
+def test_tcp_workers_are_seen(api: HttpServer, client: httpx.Client) -> None:
+    # A TCP connection that pulls is listed as a worker, with its queues and acks counted.
+    with api.srv.client() as tcp:
+        tcp.call("PUSHB", queue="rs-seen", jobs=[{"data": i} for i in range(3)])
+        jobs = tcp.call("PULLB", queue="rs-seen", count=3, timeout=1000)["jobs"]
+        tcp.call("ACKB", ids=[j["id"] for j in jobs])
+        seen = [w for w in data(client.get("/workers")) if "rs-seen" in w["queues"]]
+    assert len(seen) == 1
+    assert seen[0]["id"].startswith("tcp-")
+    assert seen[0]["jobs_processed"] == 3
+
+
 def test_health_is_public(api: HttpServer) -> None:
     health = data(httpx.get(api.base + "/health"))
     assert health["status"] == "healthy"

@@ -9,13 +9,14 @@ so a vanished HTTP worker never strands a job in `active`.
 from __future__ import annotations
 
 import logging
-import time
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import trio
 
 from flashq.protocol import routing
+from flashq.server.workers import WorkerRegistry as WorkerRegistry
+from flashq.server.workers import wall_ms as wall_ms
 
 if TYPE_CHECKING:
     from flashq.config import Settings
@@ -26,44 +27,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("flashq.http")
 
+
 #: A worker is listed while its last heartbeat is younger than this (upstream: 30 s).
-WORKER_TTL_MS: Final = 30_000
-#: Bound on the registry, so a client inventing worker ids cannot grow memory.
-MAX_WORKERS: Final = 10_000
-
-
-def wall_ms() -> int:
-    return int(time.time() * 1000)
-
-
-@attrs.define
-class WorkerRegistry:
-    """Workers that announced themselves with POST /workers/{id}/heartbeat."""
-
-    workers: dict[str, dict[str, Any]] = attrs.field(factory=dict)
-
-    def heartbeat(
-        self, worker_id: str, queues: list[str], concurrency: int, processed: int, now_ms: int
-    ) -> None:
-        self.workers.pop(worker_id, None)
-        self.workers[worker_id] = {
-            "id": worker_id,
-            "queues": queues,
-            "concurrency": concurrency,
-            "last_heartbeat": now_ms,
-            "jobs_processed": processed,
-        }
-        while len(self.workers) > MAX_WORKERS:
-            del self.workers[next(iter(self.workers))]
-
-    def live(self, now_ms: int) -> list[dict[str, Any]]:
-        """Workers seen in the last 30 s, most recent first; older ones are forgotten."""
-        for wid in [w for w, info in self.workers.items()
-                    if now_ms - info["last_heartbeat"] > WORKER_TTL_MS]:  # fmt: skip
-            del self.workers[wid]
-        return list(reversed(self.workers.values()))
-
-
 @attrs.define(eq=False)
 class HttpContext:
     settings: Settings
@@ -73,7 +38,11 @@ class HttpContext:
     metrics: MetricsRecorder
     webhooks: WebhookService
     started_ms: int = attrs.field(factory=wall_ms)
-    workers: WorkerRegistry = attrs.field(factory=WorkerRegistry)
+
+    @property
+    def workers(self) -> WorkerRegistry:
+        return self.router.workers
+
     #: Open WebSockets (events and dashboard together), capped by `MAX_WEBSOCKETS`.
     websockets: int = 0
 
