@@ -16,9 +16,9 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-## Start the server on embedded durable storage (./flashq-data), TCP :6789.
+## Start the server on embedded durable storage (./flashq-data): TCP :6789, HTTP + dashboard :6790.
 serve: $(STAMP)
-	$(BIN)/flashq serve $(ARGS)
+	$(BIN)/flashq serve --http $(ARGS)
 
 ## Lint, type-check and run the whole test suite.
 test: $(STAMP) browser lint typecheck pytest
