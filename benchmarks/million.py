@@ -18,7 +18,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.harness import ServerProcess  # noqa: E402
+from tests.harness import ServerProcess
 
 
 def rss_bytes(pids: list[int]) -> int:
@@ -37,7 +37,9 @@ def fill(port: int, n: int, queues: int) -> None:
     pending = 0
     for b in range(n // 1000):
         jobs = [{"data": {"i": b * 1000 + k}} for k in range(1000)]
-        sock.sendall(orjson.dumps({"cmd": "PUSHB", "queue": f"m{b % queues}", "jobs": jobs}) + b"\n")
+        sock.sendall(
+            orjson.dumps({"cmd": "PUSHB", "queue": f"m{b % queues}", "jobs": jobs}) + b"\n"
+        )
         pending += 1
         while pending >= 8 or (b == n // 1000 - 1 and pending):
             while b"\n" not in buf:

@@ -21,7 +21,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.harness import ServerProcess  # noqa: E402
+from tests.harness import ServerProcess
 
 
 class Conn:
@@ -86,7 +86,9 @@ def measure(port: int, n_seq: int, n_pipe: int, n_bulk: int) -> dict[str, float]
     t = time.perf_counter()
     done = 0
     while done < n_bulk:
-        (reply,) = c.send([{"cmd": "PULLB", "queue": "bulk", "count": 1000, "timeout": 1000}]) or c.recv(1)
+        (reply,) = c.send(
+            [{"cmd": "PULLB", "queue": "bulk", "count": 1000, "timeout": 1000}]
+        ) or c.recv(1)
         ids = [j["id"] for j in reply["jobs"]]  # type: ignore[union-attr]
         c.send([{"cmd": "ACKB", "ids": ids}])
         c.recv(1)
