@@ -25,6 +25,7 @@ from flashq.errors import FlashQError, ProtocolError
 from flashq.protocol import link, routing
 from flashq.protocol.commands import normalize, parse_error_text
 from flashq.protocol.framing import encode_json, encode_msgpack_frame
+from flashq.protocol.routing import getjobs_window
 from shards.engine import ShardEngine
 from shards.storage import Storage
 
@@ -245,10 +246,13 @@ class ShardProcess:
         name = cmd["cmd"]
         if name in routing.SPLIT:
             return self.split(cmd, now)
-        sub = cmd
         if name == "GETJOBS":
-            sub = {**cmd, "offset": 0, "limit": int(cmd["offset"]) + int(cmd["limit"])}
-        replies = [e.execute(sub, now) or {"ok": True} for e in self.engines.values()]
+            # Each engine returns its newest `window` jobs; the acceptor pages the merge.
+            window = getjobs_window(cmd)
+            sub = {**cmd, "_window": window}
+            replies = [e.execute(sub, now) or {"ok": True} for e in self.engines.values()]
+            return routing.merge_replies({**cmd, "offset": 0, "limit": window}, replies)
+        replies = [e.execute(cmd, now) or {"ok": True} for e in self.engines.values()]
         return routing.merge_replies(cmd, replies)
 
     def split(self, cmd: dict[str, Any], now: int) -> dict[str, Any]:

@@ -99,6 +99,17 @@ class AsyncioRuntime:
     def portal(self) -> _Portal:
         return _Portal(asyncio.get_running_loop())
 
+    def thread_poster(self) -> Callable[..., None]:
+        loop = asyncio.get_running_loop()
+
+        def post(fn: Callable[..., None], *args: Any) -> None:
+            try:
+                loop.call_soon_threadsafe(fn, *args)
+            except RuntimeError:  # the loop is closed
+                pass
+
+        return post
+
     @asynccontextmanager
     async def watch_signals(self, callback: Callable[[int], None]) -> AsyncIterator[None]:
         loop = asyncio.get_running_loop()

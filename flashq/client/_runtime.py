@@ -97,6 +97,12 @@ class Runtime(Protocol):
         """A portal into this event loop, for threads it started."""
         ...
 
+    def thread_poster(self) -> Callable[..., None]:
+        """A function threads call as `post(fn, *args)` to run `fn(*args)` in this event loop
+        soon; it never blocks, and once the loop has ended the call is dropped. `fn` must
+        not raise. Call this method from the event loop."""
+        ...
+
     def watch_signals(self, callback: Callable[[int], None]) -> AbstractAsyncContextManager[None]:
         """Call `callback(signum)` on SIGINT / SIGTERM while the context is open."""
         ...

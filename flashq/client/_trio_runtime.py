@@ -87,6 +87,17 @@ class TrioRuntime:
     def portal(self) -> _Portal:
         return _Portal(trio.lowlevel.current_trio_token())
 
+    def thread_poster(self) -> Callable[..., None]:
+        token = trio.lowlevel.current_trio_token()
+
+        def post(fn: Callable[..., None], *args: Any) -> None:
+            try:
+                token.run_sync_soon(fn, *args)
+            except trio.RunFinishedError:
+                pass
+
+        return post
+
     @asynccontextmanager
     async def watch_signals(self, callback: Callable[[int], None]) -> AsyncIterator[None]:
         if threading.current_thread() is not threading.main_thread():

@@ -1,261 +1,212 @@
-"""What a worker does with each job: run the handler, report the outcome, keep it alive.
+"""Running the handler: slots that bound how many run at once, without a task per job.
 
-Outcomes are reported with as few round trips as the protocol allows: results-less
-completions are gathered into ACKB batches by one flusher task (each batch goes out as soon
-as the previous one is answered, so batches grow with the load and latency stays one round
-trip), completions with a result go out as ACKs pipelined on the shared connection, and one
-heartbeat task beats for every long job in one pipelined write.
+`Slots` keeps `concurrency` long-lived slot tasks over one deque of jobs; `JobRunner` calls
+the handler for the job a slot takes and gives the outcome to the `Reporter`
+(`_worker_report`), which frees the slot at once: the ack travels while the next job runs.
 """
 
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from typing import TYPE_CHECKING, Any, final
 
-import attrs
-
-from flashq.client._api import Api
 from flashq.client._errors import Retry
-from flashq.client._session import Reply
 from flashq.client._sync import portal_scope
-from flashq.errors import FlashQError
 
 if TYPE_CHECKING:
     from flashq.client._events import Events
     from flashq.client._runtime import Event, Runtime
     from flashq.client._sync import Portal
+    from flashq.client._worker_report import Reporter
     from flashq.client.job import Job
 
-__all__ = ["AckBatcher", "Active", "Heartbeats", "JobRunner", "WorkerBinding", "process_pool"]
+__all__ = ["JobRunner", "Slots", "process_pool"]
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_STALL_TIMEOUT_MS = 30_000
-"""The server's stall window for jobs pushed without `stall_timeout` (PROTOCOL.md §3.4)."""
-
 
 @final
-class WorkerBinding(Api):
-    """The client as the worker's jobs see it: `job.update_progress` also emits `progress`."""
+class Slots:
+    """Slot tasks (`serve_slot`, one per unit of concurrency) running the jobs handed over.
 
-    def __init__(self, client: Api, events: Events, active: dict[int, Active]) -> None:
-        self._client = client
-        self._events = events
-        self._active = active
+    Jobs wait in one deque. Handing some over wakes one idle slot, and a slot that takes a
+    job while more wait wakes one more, one wake-up in flight at a time: handlers that
+    suspend get a slot each, up to `concurrency` at once, while handlers that return
+    without suspending all run in the first slot woken, with no task and no wake-up per job.
+    """
 
-    async def _request(self, fields: dict[str, Any], wait_ms: int | None = None) -> dict[str, Any]:
-        return await self._client._request(fields, wait_ms)
-
-    async def _request_many(
-        self, requests: list[dict[str, Any]], wait_ms: int | None = None
-    ) -> list[Reply]:
-        return await self._client._request_many(requests, wait_ms)
-
-    async def progress(self, job_id: int, progress: int, message: str | None = None) -> None:
-        await super().progress(job_id, progress, message)
-        active = self._active.get(job_id)
-        if active is not None and self._events.wants("progress"):
-            await self._events.emit("progress", active.job, progress)
-
-
-@final
-@attrs.define
-class Active:
-    """A job being handled, and when it last told the server it is alive."""
-
-    job: Job
-    last_beat: float
-    beat_every_s: float
-
-
-@final
-@attrs.define
-class _Batch:
-    done: Event
-    error: FlashQError | None = None
-
-
-@final
-class AckBatcher:
-    """Collects result-less completions into ACKB requests sent by one flusher task."""
-
-    def __init__(self, runtime: Runtime, api: Api) -> None:
+    def __init__(self, runtime: Runtime, on_free: Callable[[], None]) -> None:
         self._runtime = runtime
-        self._api = api
-        self._ids: list[int] = []
-        self._batch = _Batch(runtime.event())
-        self._wakeup: Event | None = None
+        self._on_free = on_free
+        self._ready: deque[Job] = deque()
+        self._idle: list[Event] = []
+        self._waking = False
+        self.busy = 0
+        """Jobs handed over whose handler has not returned yet (waiting or running)."""
+        self.closed = False
+        """Set when the slots are being cancelled: threads take no more jobs."""
 
-    async def ack(self, job_id: int) -> None:
-        """Queue `job_id` and wait until the ACKB carrying it is answered."""
-        self._ids.append(job_id)
-        batch = self._batch
-        if self._wakeup is not None:
-            self._wakeup.set()
-        await batch.done.wait()
-        if batch.error is not None:
-            raise batch.error
+    def submit(self, jobs: list[Job]) -> None:
+        """Queue `jobs` for the slots; the caller keeps `busy` within the concurrency."""
+        self._ready.extend(jobs)
+        self.busy += len(jobs)
+        self._wake_one()
 
-    async def serve(self) -> None:
-        """The flusher: runs until cancelled (after the last job has been acked)."""
+    def take_nowait(self) -> Job | None:
+        """The next waiting job, or None (safe from worker threads: one atomic pop)."""
+        try:
+            return self._ready.popleft()
+        except IndexError:
+            return None
+
+    def release(self) -> None:
+        """A handler returned: its slot is free (event loop thread only)."""
+        self.busy -= 1
+        self._on_free()
+
+    def _wake_one(self) -> None:
+        if not self._waking and self._idle:
+            self._waking = True
+            self._idle.pop().set()
+
+    async def serve_slot(self, run: Callable[[Job], Awaitable[None]]) -> None:
+        """One slot: `await run(job)` for each job it takes; runs until cancelled.
+
+        `run` must call `release()` once per job whose handler has returned.
+        """
         while True:
-            if not self._ids:
-                self._wakeup = self._runtime.event()
-                await self._wakeup.wait()
-                self._wakeup = None
+            job = self.take_nowait()
+            if job is None:
+                event = self._runtime.event()
+                self._idle.append(event)
+                try:
+                    await event.wait()
+                finally:
+                    if event.is_set():
+                        self._waking = False
+                    else:
+                        self._idle.remove(event)
                 continue
-            ids, batch = self._ids, self._batch
-            self._ids, self._batch = [], _Batch(self._runtime.event())
-            try:
-                await self._api.ack_batch(ids)
-            except FlashQError as exc:
-                batch.error = exc
-            batch.done.set()
+            if self._ready:
+                self._wake_one()
+            await run(job)
 
 
-@final
-class Heartbeats:
-    """Beats for every active job whose interval has passed, all in one pipelined write."""
-
-    def __init__(
-        self, runtime: Runtime, api: Api, active: dict[int, Active], interval_s: float | None
-    ) -> None:
-        self._runtime = runtime
-        self._api = api
-        self._active = active
-        self._interval_s = interval_s
-
-    def interval_for(self, job: Job) -> float:
-        """A third of the job's stall window: two beats may be lost before it is stalled."""
-        if self._interval_s is not None:
-            return self._interval_s
-        return (job.stall_timeout or DEFAULT_STALL_TIMEOUT_MS) / 3000
-
-    async def serve(self) -> None:
-        """Runs until cancelled."""
-        rt = self._runtime
-        while True:
-            tick = min((a.beat_every_s for a in self._active.values()), default=1.0)
-            await rt.sleep(min(tick, 1.0))
-            now = rt.current_time()
-            due = [a for a in self._active.values() if now - a.last_beat >= a.beat_every_s]
-            if not due:
-                continue
-            for active in due:
-                active.last_beat = now
-            beats = [{"cmd": "HEARTBEAT", "id": a.job.id} for a in due]
-            try:
-                replies = await self._api._request_many(beats)
-            except FlashQError as exc:  # connection trouble: the pull loop reports it
-                logger.debug("heartbeats not sent: %s", exc)
-                continue
-            for active, reply in zip(due, replies, strict=True):
-                if isinstance(reply, FlashQError):  # finished meanwhile, or requeued
-                    logger.debug("heartbeat of job %d: %s", active.job.id, reply)
+async def _wait_for(awaitable: Awaitable[Any]) -> Any:
+    return await awaitable
 
 
 def _in_process(pool: Executor, handler: Callable[[Job], Any], job: Job) -> Any:
     return pool.submit(handler, job).result()
 
 
+_DONE, _RETRY, _FAILED = 0, 1, 2
+
+
 @final
 class JobRunner:
-    """Runs the handler for one job and reports the outcome to the server and to listeners."""
+    """Runs the handler for the jobs slots take; each outcome goes to the reporter.
+
+    A sync handler run in threads (the default for plain functions) keeps its thread for
+    the jobs still waiting when it returns, reporting each as it finishes: one thread
+    hand-off for a run of quick jobs, not one per job. The thread stops taking jobs when
+    none wait, when the worker stops, or when someone listens to `active` (emitted from
+    the event loop before each job).
+    """
 
     def __init__(
         self,
         runtime: Runtime,
-        api: Api,
         handler: Callable[[Job], Any],
         events: Events,
-        acks: AckBatcher | None,
+        reporter: Reporter,
+        slots: Slots,
         *,
         sync_in_thread: bool,
         process_pool: Executor | None,
     ) -> None:
         self._runtime = runtime
-        self._api = api
         self._handler = handler
         self._events = events
-        self._acks = acks
+        self._reporter = reporter
+        self._slots = slots
         self._is_async = inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
             getattr(handler, "__call__", None)  # noqa: B004 - async callable objects
         )
-        self._sync_in_thread = sync_in_thread
+        self._in_threads = not self._is_async and sync_in_thread and process_pool is None
         self._pool = process_pool
         self._portal: Portal | None = None
-        self.completed = 0
+        self._post: Callable[..., None] | None = None
         self.failed = 0
         self.retried = 0
 
-    async def _invoke(self, job: Job) -> Any:
-        if self._is_async:
-            return await self._handler(job)
-        rt = self._runtime
-        if self._pool is not None:
-            result = await rt.run_in_thread(_in_process, self._pool, self._handler, job.bind(None))
-        elif self._sync_in_thread:
-            if self._portal is None:
-                self._portal = rt.portal()
-            result = await rt.run_in_thread(portal_scope, self._portal, self._handler, job)
-        else:
-            result = self._handler(job)
-        if inspect.isawaitable(result):
-            result = await result
-        return result
-
     async def run(self, job: Job) -> None:
-        """Handle `job` to the end; never raises but for cancellation."""
-        events = self._events
-        if events.wants("active"):
-            await events.emit("active", job)
+        """Handle `job` (and, in a thread, the jobs waiting after it); never raises but for
+        cancellation."""
+        if self._events.wants("active"):
+            await self._events.emit("active", job)
+        if self._in_threads:
+            if self._portal is None:
+                self._portal = self._runtime.portal()
+                self._post = self._runtime.thread_poster()
+            await self._runtime.run_in_thread(portal_scope, self._portal, self._in_thread, job)
+            return
         try:
-            result = await self._invoke(job)
-        except Retry as retry:
-            await self._report(self._retry(job, retry))
-            self.retried += 1
-        except Exception as exc:
-            logger.debug("job %d failed", job.id, exc_info=True)
-            self.failed += 1
-            await self._report(self._api.fail(job.id, exc))
-            if events.wants("failed"):
-                await events.emit("failed", job, exc)
-        else:
-            if result is None and self._acks is not None and job.parent_id is None:
-                # ACKB: no result to store. A flow child is acked one by one: upstream's
-                # ACKB does not count it towards its parent (PROTOCOL.md §2.4).
-                ok = await self._report(self._acks.ack(job.id))
+            if self._is_async:
+                result = await self._handler(job)
+            elif self._pool is not None:
+                unbound = job.bind(None)
+                result = await self._runtime.run_in_thread(
+                    _in_process, self._pool, self._handler, unbound
+                )
             else:
-                ok = await self._report(self._api.ack(job.id, result))
-            if ok:
-                self.completed += 1
-                if events.wants("completed"):
-                    await events.emit("completed", job, result)
-
-    async def _retry(self, job: Job, retry: Retry) -> None:
-        delay_ms = retry.delay_ms
-        if delay_ms is None:
-            await self._api.fail(job.id, retry.message)
+                result = self._handler(job)
+            if not self._is_async and inspect.isawaitable(result):
+                result = await result
+        except Retry as retry:
+            self._finish(job, _RETRY, retry)
+        except Exception as exc:
+            self._finish(job, _FAILED, exc)
         else:
-            await self._api.move_to_delayed(job.id, delay_ms)
+            self._finish(job, _DONE, result)
 
-    async def _report(self, call: Any) -> bool:
-        """Await a reporting call; a failure goes to the `error` event, not to the caller.
+    def _in_thread(self, job: Job | None) -> None:
+        """In a worker thread: handle `job`, then the jobs still waiting, until none waits."""
+        post, portal, slots = self._post, self._portal, self._slots
+        assert post is not None
+        assert portal is not None
+        while job is not None:
+            try:
+                result = self._handler(job)
+                if inspect.isawaitable(result):
+                    result = portal.run(functools.partial(_wait_for, result))
+            except Retry as retry:
+                post(self._finish, job, _RETRY, retry)
+            except Exception as exc:
+                post(self._finish, job, _FAILED, exc)
+            else:
+                post(self._finish, job, _DONE, result)
+            if slots.closed or self._events.wants("active"):
+                return
+            job = slots.take_nowait()
 
-        A job whose outcome could not be reported stays active on the server until its
-        connection's death requeues it or it stalls: at-least-once delivery.
-        """
-        try:
-            await call
-        except FlashQError as exc:
-            logger.warning("could not report a job outcome: %s", exc)
-            if self._events.wants("error"):
-                await self._events.emit("error", exc)
-            return False
-        return True
+    def _finish(self, job: Job, kind: int, value: Any) -> None:
+        """The handler returned (event loop thread): free the slot, queue the outcome."""
+        self._slots.release()
+        if kind == _DONE:
+            self._reporter.done(job, value)
+        elif kind == _RETRY:
+            self.retried += 1
+            self._reporter.retry(job, value)
+        else:
+            logger.debug("job %d failed", job.id, exc_info=value)
+            self.failed += 1
+            self._reporter.failed(job, value)
 
 
 def process_pool(processes: int | None) -> Executor | None:

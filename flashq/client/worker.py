@@ -19,14 +19,9 @@ import attrs
 from flashq.client._api import Api
 from flashq.client._events import EventName, Events
 from flashq.client._runtime import Event, Runtime, TaskGroup, backoff_delays, current_runtime
-from flashq.client._worker_exec import (
-    AckBatcher,
-    Active,
-    Heartbeats,
-    JobRunner,
-    WorkerBinding,
-    process_pool,
-)
+from flashq.client._worker_active import Active, Heartbeats, WorkerBinding
+from flashq.client._worker_exec import JobRunner, Slots, process_pool
+from flashq.client._worker_report import Reporter
 from flashq.client.client import FlashQ
 from flashq.client.job import Job
 from flashq.client.options import ClientOptions, WorkerOptions, WorkerOpts
@@ -41,6 +36,11 @@ Handler = Callable[[Job], Any]
 
 
 _ERROR_BACKOFF_S: Final = (0.05, 2.0)
+
+_HELD_PER_SLOT: Final = 2
+"""Jobs a worker may hold per unit of concurrency: a slot is free once its handler returns,
+while the job's outcome is still on its way; this bounds how far reporting (the server's
+answers, slow `completed` listeners) may lag behind handling before pulls wait for it."""
 
 
 class Worker:
@@ -87,7 +87,9 @@ class Worker:
         self.state: Literal["idle", "running", "stopping", "stopped"] = "idle"
         self._active: dict[int, Active] = {}
         self._reserved = 0
+        self._pulls_out = 0
         self._runner: JobRunner | None = None
+        self._reporter: Reporter | None = None
         self._jobs: TaskGroup | None = None
         self._stop_requested = False
         self._force = False
@@ -107,13 +109,13 @@ class Worker:
 
     @property
     def processing(self) -> int:
-        """Jobs being handled now."""
+        """Jobs being handled now (pulled, outcome not yet acknowledged by the server)."""
         return len(self._active)
 
     @property
     def processed(self) -> int:
         """Jobs completed (and acknowledged) so far."""
-        return self._runner.completed if self._runner else 0
+        return self._reporter.completed if self._reporter else 0
 
     @property
     def failed(self) -> int:
@@ -190,9 +192,12 @@ class Worker:
             client = owned = FlashQ(self.client_options)
         api = WorkerBinding(client, self.events, self._active)
         pool = process_pool(opts.processes)
-        acks = AckBatcher(rt, api) if opts.ack_batch else None
-        self._runner = JobRunner(
-            rt, api, self.handler, self.events, acks,
+        self._reporter = reporter = Reporter(
+            rt, api, self.events, ack_batch=opts.ack_batch, on_reported=self._job_done
+        )
+        slots = Slots(rt, self._wake)
+        self._runner = runner = JobRunner(
+            rt, self.handler, self.events, reporter, slots,
             sync_in_thread=opts.sync_in_thread, process_pool=pool,
         )  # fmt: skip
         heartbeats = Heartbeats(rt, api, self._active, opts.heartbeat_interval_s)
@@ -204,7 +209,9 @@ class Worker:
         )
         try:
             async with signals, rt.open_task_group() as service:
-                leftover = await self._handle_jobs(rt, api, heartbeats, acks, service, task_status)
+                leftover = await self._handle_jobs(
+                    rt, api, heartbeats, reporter, runner, slots, service, task_status
+                )
                 if leftover:
                     await self._requeue(api, leftover)
                 service.cancel()
@@ -219,23 +226,24 @@ class Worker:
             await self.events.emit("stopped")
 
     async def _handle_jobs(
-        self, rt: Runtime, api: WorkerBinding, heartbeats: Heartbeats, acks: AckBatcher | None,
-        service: TaskGroup, task_status: Any,
+        self, rt: Runtime, api: WorkerBinding, heartbeats: Heartbeats, reporter: Reporter,
+        runner: JobRunner, slots: Slots, service: TaskGroup, task_status: Any,
     ) -> list[int]:  # fmt: skip
         """Pull and handle jobs until stopped, then drain; return the ids cut off by the deadline.
 
-        Jobs run in their own task group inside the service tasks' one (pullers, heartbeats,
-        ack flusher), so they can be cancelled while the service tasks go on.
+        The slots run in their own task group inside the service tasks' one (pullers,
+        heartbeats, reporter), so they can be cancelled while the service tasks go on.
         """
         stop = self._stop_event
         assert stop is not None
         async with rt.open_task_group() as jobs:
             self._jobs = jobs
+            for _ in range(self.options.concurrency):
+                jobs.start_soon(slots.serve_slot, runner.run)
             for queue in self.queues:
-                service.start_soon(self._pull_loop, rt, api, heartbeats, queue)
+                service.start_soon(self._pull_loop, rt, api, heartbeats, slots, queue)
             service.start_soon(heartbeats.serve)
-            if acks is not None:
-                service.start_soon(acks.serve)
+            service.start_soon(reporter.serve)
             await self.events.emit("ready")
             if task_status is not None:
                 task_status.started()
@@ -246,10 +254,9 @@ class Worker:
             if self._is_idle() or self._force:
                 self._idle_event.set()
             finished = await rt.wait_event(self._idle_event, self.options.shutdown_timeout_s)
-            if finished and not self._force:
-                return []
-            leftover = [a.job.id for a in self._active.values()]
+            leftover = [] if finished and not self._force else list(self._active)
             self._jobs = None
+            slots.closed = True
             jobs.cancel()  # last: under Trio this also cancels the rest of the block
         return leftover
 
@@ -270,35 +277,48 @@ class Worker:
     def _is_idle(self) -> bool:
         return not self._active and self._reserved == 0
 
-    def _job_done(self, job_id: int) -> None:
-        self._active.pop(job_id, None)
+    def _free_slots(self, slots: Slots) -> int:
+        """How many jobs the next pull may take: free slots, within the held-jobs bound."""
+        concurrency = self.options.concurrency
+        free = min(concurrency - slots.busy, _HELD_PER_SLOT * concurrency - len(self._active))
+        return free - self._reserved
+
+    def _share(self, free: int) -> int:
+        """This puller's part of the free slots: shared among the pullers without a pull out,
+        so that with several queues none takes every slot while the others wait."""
+        waiting = len(self.queues) - self._pulls_out  # this one included
+        return min(self.options.batch_size, -(-free // waiting))
+
+    def _wake(self) -> None:
+        """A slot is free (its handler returned): pullers waiting for one may go on."""
+        if self._wake_pullers is not None:
+            self._wake_pullers.set()
+
+    def _job_done(self, job: Job) -> None:
+        """The job's outcome was answered (or could not be sent): it leaves our books."""
+        self._active.pop(job.id, None)
         if self._wake_pullers is not None:
             self._wake_pullers.set()
         if self._idle_event is not None and self._is_idle():
             self._idle_event.set()
 
-    async def _run_job(self, job: Job) -> None:
-        assert self._runner is not None
-        try:
-            await self._runner.run(job)
-        finally:
-            self._job_done(job.id)
-
     async def _pull_loop(
-        self, rt: Runtime, api: WorkerBinding, heartbeats: Heartbeats, queue: str
+        self, rt: Runtime, api: WorkerBinding, heartbeats: Heartbeats, slots: Slots, queue: str
     ) -> None:
         opts = self.options
         delays = backoff_delays(*_ERROR_BACKOFF_S)
+        probe = False
         while not self._stop_requested:
-            free = opts.concurrency - len(self._active) - self._reserved
+            free = self._free_slots(slots)
             if free <= 0:
                 # One event shared by every puller, replaced once it has fired.
                 if self._wake_pullers is None or self._wake_pullers.is_set():
                     self._wake_pullers = rt.event()
                 await self._wake_pullers.wait()
                 continue
-            count = min(opts.batch_size, free)
+            count = 1 if probe else self._share(free)
             self._reserved += count
+            self._pulls_out += 1
             try:
                 batch = await api.pull_batch(queue, count, opts.pull_timeout_ms)
             except FlashQError as exc:
@@ -308,16 +328,23 @@ class Worker:
                 continue
             finally:
                 self._reserved -= count
+                self._pulls_out -= 1
             delays = backoff_delays(*_ERROR_BACKOFF_S)
-            jobs = self._jobs
-            if jobs is None:  # forced stop while this pull was out
+            if len(batch) < count:
+                self._wake()  # reserved slots left unused: other pullers may take them
+            # An empty queue then asks for one job at a time, so that its blocking pull
+            # holds one slot, not all that other queues could use.
+            probe = not batch and len(self.queues) > 1
+            if self._jobs is None:  # forced stop while this pull was out
                 if batch:
                     await self._requeue(api, [job.id for job in batch])
                 return
-            now = rt.current_time()
-            for job in batch:
-                self._active[job.id] = Active(job, now, heartbeats.interval_for(job))
-                jobs.start_soon(self._run_job, job)
+            if batch:
+                now = rt.current_time()
+                active = self._active
+                for job in batch:
+                    active[job.id] = Active(job, now, heartbeats.interval_for(job))
+                slots.submit(batch)
         if self._idle_event is not None and self._is_idle():
             self._idle_event.set()
 

@@ -120,10 +120,17 @@ def merge_replies(cmd: Mapping[str, Any], replies: Sequence[Mapping[str, Any]]) 
     raise ValueError(f"no merge rule for {name}")
 
 
+def getjobs_window(cmd: Mapping[str, Any]) -> int:
+    """How many newest jobs each shard must return for the merged page to be exact."""
+    return int(cmd.get("offset") or 0) + (
+        int(cmd["limit"]) if cmd.get("limit") is not None else 100
+    )
+
+
 def merge_getjobs(cmd: Mapping[str, Any], replies: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """Newest id first across shards; each shard was asked for offset+limit entries."""
     offset = int(cmd.get("offset") or 0)
-    limit = int(cmd.get("limit") or 100)
+    limit = int(cmd["limit"]) if cmd.get("limit") is not None else 100
     jobs = [j for r in replies for j in r.get("jobs", [])]
     jobs.sort(key=lambda j: j["id"], reverse=True)
     return {"ok": True, "jobs": jobs[offset : offset + limit], "total": _sum(replies, "total")}

@@ -10,6 +10,7 @@ PUSH → GETSTATE stays causal.
 
 from __future__ import annotations
 
+import collections
 import hmac
 import itertools
 import logging
@@ -18,7 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
+from flashq.errors import ProtocolError
 from flashq.protocol import link
+from flashq.protocol.commands import normalize
 from flashq.protocol.framing import FrameDecoder, FrameError, encode_json, encode_msgpack_frame
 from flashq.server.write_buffer import WriteBuffer
 
@@ -71,6 +74,9 @@ class ClientConnection:
         #: Blocking requests (PULL, PULLB, WAITJOB) in flight; not waited for at EOF.
         self.blocked = 0
         self._closed_reported = False
+        #: Up while a multi-step command (FLOW, CRON, GETCHILDREN) runs; later requests wait.
+        self.barrier = False
+        self.deferred: collections.deque[dict[str, Any]] = collections.deque()
 
     # -- output ----------------------------------------------------------------------------
 
@@ -150,7 +156,10 @@ class ClientConnection:
 
     async def _read_loop(self) -> None:
         while True:
-            if len(self._out) > _MAX_OUTPUT_BYTES or self.in_flight > _MAX_IN_FLIGHT:
+            if (
+                len(self._out) > _MAX_OUTPUT_BYTES
+                or self.in_flight + len(self.deferred) > _MAX_IN_FLIGHT
+            ):
                 await self._out.wait_drained()
                 continue
             try:
@@ -171,6 +180,18 @@ class ClientConnection:
                 await self.handle(item)
 
     async def handle(self, obj: dict[str, Any]) -> None:
+        if self.barrier or self.deferred:
+            self.deferred.append(obj)
+            return
+        await self.handle_now(obj)
+
+    async def release_barrier(self) -> None:
+        """A multi-step command finished: run what arrived meanwhile, in order."""
+        self.barrier = False
+        while self.deferred and not self.barrier and not self.closed:
+            await self.handle_now(self.deferred.popleft())
+
+    async def handle_now(self, obj: dict[str, Any]) -> None:
         req_id = obj.get("reqId")
         if req_id is not None and not isinstance(req_id, str):
             self.reply({"ok": False, "error": self.parse_error("reqId must be a string")}, None)
@@ -180,10 +201,15 @@ class ClientConnection:
             await self.auth(obj, req_id)
             return
         if not self.authed:
-            if not isinstance(name, str) or name.startswith("_"):
-                self.reply({"ok": False, "error": self.parse_error("unknown command")}, req_id)
-            else:
-                self.reply({"ok": False, "error": "Authentication required"}, req_id)
+            # Parse errors stay parse errors (PROTOCOL §1.8); valid requests need a token.
+            try:
+                if not isinstance(name, str) or name.startswith("_"):
+                    raise ProtocolError(f"unknown command: {name}")
+                normalize(dict(obj))
+            except ProtocolError as exc:
+                self.reply({"ok": False, "error": self.parse_error(str(exc))}, req_id)
+                return
+            self.reply({"ok": False, "error": "Authentication required"}, req_id)
             return
         if name == "PING":
             self.reply({"ok": True, "pong": True}, req_id)

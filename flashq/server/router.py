@@ -10,7 +10,7 @@ because they span shards.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import msgpack
@@ -20,6 +20,7 @@ import trio
 from flashq.errors import ProtocolError
 from flashq.protocol import link, routing
 from flashq.protocol.commands import normalize
+from flashq.protocol.limits import validate_job_data, validate_queue_name
 from flashq.server.events import EventHub
 from flashq.server.shard_link import ShardLink, error_payload
 from flashq.server.workers import WorkerRegistry, wall_ms
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("flashq.acceptor.router")
 
 _ID_ALIASES = {"LOG", "GETLOGS", "HEARTBEAT"}
+_ORCHESTRATED = frozenset({"FLOW", "CRON", "GETCHILDREN"})
 
 
 def _is_uint(value: Any) -> bool:
@@ -52,8 +54,8 @@ class Router:
     def route(self, conn: ClientConnection, obj: dict[str, Any], req_id: str | None) -> None:
         name = obj.get("cmd")
         shard = self.shard_for(name, obj)
-        if name == "CRON":
-            self.spawn(conn, obj, req_id, self.cron)
+        if name in _ORCHESTRATED:
+            self.orchestrate(conn, obj, req_id)
             return
         if shard is not None:
             deliver = conn.slot(req_id)
@@ -68,11 +70,7 @@ class Router:
         if name in routing.SCATTER or name in routing.SPLIT or name == "GETJOBS":
             if name == "ACKB" and isinstance(obj.get("ids"), list):
                 self.workers.processed(conn.worker_id, len(obj["ids"]))
-            self.spawn(conn, obj, req_id, self.scatter)
-        elif name == "FLOW":
-            self.spawn(conn, obj, req_id, self.flow)
-        elif name == "GETCHILDREN":
-            self.spawn(conn, obj, req_id, self.children)
+            self.scatter_now(conn, obj, req_id)
         else:
             self.reject(conn, obj, req_id)
 
@@ -127,32 +125,47 @@ class Router:
 
     # -- multi-shard commands (off the hot path: one task each) ----------------------------
 
-    def spawn(
-        self,
-        conn: ClientConnection,
-        obj: dict[str, Any],
-        req_id: str | None,
-        handler: Callable[[dict[str, Any]], Any],
-    ) -> None:
+    def scatter_now(self, conn: ClientConnection, obj: dict[str, Any], req_id: str | None) -> None:
+        """Send a scattered/split command's parts now, in arrival order with everything else
+        on the connection (so PUSH → STATS or ACKB → GETSTATE stay causal); merge in a task."""
         deliver = conn.slot(req_id)
+        try:
+            finish = self.start_scatter(normalize(dict(obj)))
+        except ProtocolError as exc:
+            deliver(conn.encode({"ok": False, "error": conn.parse_error(str(exc))}, req_id))
+            return
+
+        async def merge() -> None:
+            deliver(conn.encode(await finish(), req_id))
+
+        self.nursery.start_soon(merge)
+
+    def orchestrate(self, conn: ClientConnection, obj: dict[str, Any], req_id: str | None) -> None:
+        """FLOW, CRON, GETCHILDREN take several steps across shards: later requests of the
+        connection wait behind a barrier until they are done, so none overtakes a step."""
+        deliver = conn.slot(req_id)
+        handler = {"FLOW": self.flow, "CRON": self.cron, "GETCHILDREN": self.children}[obj["cmd"]]
+        conn.barrier = True
 
         async def run() -> None:
             try:
-                cmd = normalize(dict(obj))
-                reply = await handler(cmd)
+                reply = await handler(normalize(dict(obj)))
             except ProtocolError as exc:
                 reply = {"ok": False, "error": conn.parse_error(str(exc))}
             deliver(conn.encode(reply, req_id))
+            await conn.release_barrier()
 
         self.nursery.start_soon(run)
 
-    async def gather(self, requests: Mapping[int, tuple[int, Mapping[str, Any]]]) -> dict[int, Any]:
-        """Send {key: (process index, cmd)} concurrently; wait for every reply."""
+    def start_gather(
+        self, requests: Mapping[int, tuple[int, Mapping[str, Any]]]
+    ) -> Callable[[], Awaitable[dict[int, Any]]]:
+        """Send {key: (process index, cmd)} now; the returned function waits for the replies."""
         results: dict[int, Any] = {}
         done = trio.Event()
         remaining = len(requests)
         if not remaining:
-            return results
+            done.set()
 
         def make_cb(key: int) -> Callable[[Any], None]:
             def cb(payload: Any) -> None:
@@ -166,23 +179,39 @@ class Router:
 
         for key, (proc, cmd) in requests.items():
             self.links[proc].send(link.MODE_OBJECT, None, 0, link.ALL_SHARDS, cmd, make_cb(key))
-        await done.wait()
-        return results
 
-    async def scatter(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        async def wait() -> dict[int, Any]:
+            await done.wait()
+            return results
+
+        return wait
+
+    async def gather(self, requests: Mapping[int, tuple[int, Mapping[str, Any]]]) -> dict[int, Any]:
+        return await self.start_gather(requests)()
+
+    def start_scatter(self, cmd: dict[str, Any]) -> Callable[[], Awaitable[dict[str, Any]]]:
+        """Send the parts of a multi-shard command now; the returned function merges."""
         name = cmd["cmd"]
         if name in routing.SPLIT:
             err = routing.split_error(cmd)
-            if err is not None:
-                return err
-            parts = routing.split_command(cmd, lambda s: s % self.nprocs)
-            results = await self.gather({p: (p, sub) for p, sub in parts.items()})
-            return routing.join_split(cmd, parts, results)
-        sub = cmd
-        if name == "GETJOBS":
-            sub = {**cmd, "offset": 0, "limit": int(cmd["offset"]) + int(cmd["limit"])}
-        results = await self.gather({p: (p, sub) for p in range(self.nprocs)})
-        return routing.merge_replies(cmd, [results[p] for p in range(self.nprocs)])
+            parts = {} if err else routing.split_command(cmd, lambda s: s % self.nprocs)
+            wait = self.start_gather({p: (p, sub) for p, sub in parts.items()})
+
+            async def join() -> dict[str, Any]:
+                results = await wait()
+                return err or routing.join_split(cmd, parts, results)
+
+            return join
+        wait = self.start_gather({p: (p, cmd) for p in range(self.nprocs)})
+
+        async def merge() -> dict[str, Any]:
+            results = await wait()
+            return routing.merge_replies(cmd, [results[p] for p in range(self.nprocs)])
+
+        return merge
+
+    async def scatter(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        return await self.start_scatter(cmd)()
 
     async def one(self, shard: int, cmd: Mapping[str, Any]) -> dict[str, Any]:
         reply: dict[str, Any] = await self.link_of_shard(shard).request(shard, cmd)
@@ -193,6 +222,11 @@ class Router:
         children = cmd.get("children") or []
         if not children:
             return {"ok": False, "error": "Flow must have at least one child"}
+        # Refuse up front what a step would refuse, so a bad child leaves nothing behind.
+        for item in (cmd, *children):
+            error = validate_queue_name(item["queue"]) or validate_job_data(item.get("data"))
+            if error is not None:
+                return {"ok": False, "error": error}
         parent_shard = routing.shard_of_queue(cmd["queue"])
         parent = await self.one(
             parent_shard,
@@ -209,14 +243,21 @@ class Router:
                 {**child, "cmd": "_FLOWCHILD", "parent_id": parent_id},
             )
             if not reply.get("ok"):
+                await self.undo_flow([parent_id, *ids])
                 return reply
             ids.append(reply["id"])
         linked = await self.one(
             parent_shard, {"cmd": "_FLOWCHILDREN", "parent_id": parent_id, "children_ids": ids}
         )
         if not linked.get("ok"):
+            await self.undo_flow([parent_id, *ids])
             return linked
         return {"ok": True, "parent_id": parent_id, "children_ids": ids}
+
+    async def undo_flow(self, ids: list[int]) -> None:
+        """Cancel the jobs of a flow that could not be completed (best effort)."""
+        for job_id in ids:
+            await self.one(routing.shard_of_id(job_id), {"cmd": "CANCEL", "id": job_id})
 
     async def cron(self, cmd: dict[str, Any]) -> dict[str, Any]:
         """A cron lives in its queue's shard; re-registering a name under another queue must
@@ -237,7 +278,12 @@ class Router:
             return reply
         ids = list(reply.get("children_ids") or [])
         jobs = await self.scatter({"cmd": "GETJOBSBATCH", "ids": ids})
-        reply["children"] = [j for j in jobs.get("jobs", []) if j.get("state") != "completed"]
+        # Job objects (31 keys), not JobWithState: drop the state the batch lookup adds.
+        reply["children"] = [
+            {k: v for k, v in j.items() if k != "state"}
+            for j in jobs.get("jobs", [])
+            if j.get("state") != "completed"
+        ]
         return reply
 
     async def process_stats(self) -> list[dict[str, Any]]:

@@ -120,9 +120,15 @@ def cmd_getjobs(
     """Newest id first; ``total`` counts every match before paging."""
     state = cmd.get("state")
     kind = _FILTERS.get(state.lower()) if isinstance(state, str) else None
-    limit = cmd.get("limit")
-    limit = min(100 if limit is None else limit, st.config.max_getjobs_limit)
-    offset = cmd.get("offset") or 0
+    window = cmd.get("_window")
+    if window is not None:
+        # A scattered GETJOBS (no queue): the server merges every shard's newest `window`
+        # jobs and pages the merged list itself, so no per-client cap applies here.
+        limit, offset = window, 0
+    else:
+        limit = cmd.get("limit")
+        limit = min(100 if limit is None else limit, st.config.max_getjobs_limit)
+        offset = cmd.get("offset") or 0
     queue = cmd.get("queue")
     candidates: Iterable[Job]
     if queue is None:

@@ -123,7 +123,7 @@ def cmd_clean(
         ]
     victims.sort(key=_by_id)
     limit = cmd.get("limit")
-    if limit:
+    if limit is not None:
         del victims[limit:]
     for job in victims:
         forget(st, job, None if job.state == COMPLETED else "Job not found")
