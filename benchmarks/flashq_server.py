@@ -58,7 +58,9 @@ def descendants(root: int) -> list[int]:
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             with contextlib.suppress(OSError, IndexError, ValueError):
-                children.setdefault(int(_stat_fields(int(entry.name))[1]), []).append(int(entry.name))
+                children.setdefault(int(_stat_fields(int(entry.name))[1]), []).append(
+                    int(entry.name)
+                )
     out, todo = [], [root]
     while todo:
         pid = todo.pop()
@@ -128,7 +130,9 @@ class FlashQServer:
         deadline = time.monotonic() + timeout_s
         while True:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"flashq serve exited with {self.proc.returncode}; see {self.log}")
+                raise RuntimeError(
+                    f"flashq serve exited with {self.proc.returncode}; see {self.log}"
+                )
             with contextlib.suppress(OSError, ValueError):
                 # STATS scatters to every shard process: ok means all of them are up.
                 if request(self.port, {"cmd": "STATS"}, timeout_s=2.0).get("ok"):

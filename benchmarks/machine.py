@@ -81,7 +81,9 @@ def _package_versions(env: str, names: tuple[str, ...]) -> dict[str, str]:
 
 def _node_package(name: str) -> str:
     with contextlib.suppress(OSError, ValueError):
-        return str(json.loads((HERE / "node_modules" / name / "package.json").read_text())["version"])
+        return str(
+            json.loads((HERE / "node_modules" / name / "package.json").read_text())["version"]
+        )
     return ""
 
 

@@ -71,10 +71,18 @@ def main() -> int:
         with srv.client() as c:
             count = sum(c.call("COUNT", queue=f"m{q}")["count"] for q in range(args.queues))
         restart_s = time.perf_counter() - t
+        time.sleep(1)
+        rss_after = rss_bytes([srv.proc.pid, *srv.children().values()])  # type: ignore[union-attr]
         srv.stop()
-    print(json.dumps({"jobs": args.jobs, "fill_jobs_per_s": round(args.jobs / fill_s),
-                      "rss_mib": round(rss / 2**20), "restart_s": round(restart_s, 2),
-                      "count_after_restart": count}))  # fmt: skip
+    result = {
+        "jobs": args.jobs,
+        "fill_jobs_per_s": round(args.jobs / fill_s),
+        "rss_mib": round(rss / 2**20),
+        "rss_after_restart_mib": round(rss_after / 2**20),
+        "restart_s": round(restart_s, 2),
+        "count_after_restart": count,
+    }
+    print(json.dumps(result))
     return 0
 
 

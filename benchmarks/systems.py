@@ -24,7 +24,11 @@ class System:
     variant: str = ""
 
     def argv(self, scenario: str, jobs: int, flashq_port: int, extra: tuple[str, ...]) -> list[str]:
-        url = f"127.0.0.1:{flashq_port}" if self.redis_db is None else REDIS_URL.format(db=self.redis_db)
+        url = (
+            f"127.0.0.1:{flashq_port}"
+            if self.redis_db is None
+            else REDIS_URL.format(db=self.redis_db)
+        )
         argv = [*self.command, "--scenario", scenario, "--jobs", str(jobs), "--url", url, *extra]
         return [*argv, "--variant", self.variant] if self.variant else argv
 
@@ -39,9 +43,11 @@ SYSTEMS: dict[str, System] = {
     for s in (
         System("flashq", "flashQ", (str(PROJECT_PYTHON), str(HERE / "flashq_driver.py"))),
         System(
-            "flashq-raw", "flashQ raw protocol",
-            (str(PROJECT_PYTHON), str(HERE / "flashq_driver.py")), variant="raw",
-        ),  # fmt: skip
+            "flashq-raw",
+            "flashQ raw protocol",
+            (str(PROJECT_PYTHON), str(HERE / "flashq_driver.py")),
+            variant="raw",
+        ),
         System("bullmq", "BullMQ", ("node", str(HERE / "peers" / "bullmq.js")), "node", 8),
         System("celery", "Celery", _py("celery", "celery_peer.py"), "celery", 9),
         System("rq", "RQ", _py("rq", "rq_peer.py"), "rq", 10),

@@ -25,7 +25,8 @@ SCENARIOS = ("single", "pipelined", "bulk", "process", "latency", "large_push", 
 PEERS_DIR = Path(__file__).resolve().parent
 LATENCY_FILE_ENV = "BENCH_LATENCY_FILE"
 REDIS_URL_ENV = "BENCH_REDIS_URL"
-QUEUE_ENV = "BENCH_QUEUE"
+SERVER_PIDS_ENV = "BENCH_SERVER_PIDS"  # "pid:role,pid:role": whose CPU to attribute to the run
+ANNOUNCE_ENV = "BENCH_ANNOUNCE"  # set: say on stderr when the measured section starts
 
 
 # Polling an out-of-process worker's progress: often enough for a ~0.1% error on a run of
@@ -49,6 +50,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=500.0, help="jobs/s (latency)")
     parser.add_argument("--payload-bytes", type=int, default=10_240, help="large payload size")
     parser.add_argument("--variant", default="", help="driver-specific variant (flashQ: raw)")
+    parser.add_argument("--keep", action="store_true", help="leave the jobs queued (flashQ)")
     return parser.parse_args(argv)
 
 
@@ -86,10 +88,40 @@ def run_main(system: str, measure: Callable[[argparse.Namespace], dict[str, Any]
     return 0
 
 
+def server_cpu() -> dict[str, float]:
+    """CPU seconds so far of the server processes named in the environment, by role."""
+    out: dict[str, float] = {}
+    ticks = os.sysconf("SC_CLK_TCK")
+    for item in filter(None, os.environ.get(SERVER_PIDS_ENV, "").split(",")):
+        pid, _, role = item.partition(":")
+        try:
+            text = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        fields = text[text.rindex(")") + 2 :].split()
+        out[role] = out.get(role, 0.0) + (int(fields[11]) + int(fields[12])) / ticks
+    return out
+
+
+def server_cpu_delta(before: dict[str, float]) -> dict[str, float]:
+    after = server_cpu()
+    return {role: after[role] - before.get(role, 0.0) for role in after}
+
+
+def announce() -> None:
+    """Tell the orchestrator the measured section starts (it may attach a profiler now)."""
+    if os.environ.get(ANNOUNCE_ENV):
+        sys.stderr.write("bench:measuring\n")
+        sys.stderr.flush()
+
+
 class Stopwatch:
-    """Wall time and this process's CPU time (all threads) over the measured section."""
+    """Wall time, this process's CPU time (all threads) and the server's CPU time over the
+    measured section."""
 
     def __init__(self) -> None:
+        announce()
+        self.server = server_cpu()
         self.wall = time.perf_counter()
         self.cpu = time.process_time()
 
@@ -98,6 +130,7 @@ class Stopwatch:
             "jobs": jobs,
             "seconds": time.perf_counter() - self.wall,
             "client_cpu_s": time.process_time() - self.cpu,
+            "server_cpu_s": server_cpu_delta(self.server),
             **extra,
         }
 
@@ -118,7 +151,12 @@ def percentiles_ms(latencies_s: list[float]) -> dict[str, float]:
 def latency_result(latencies_s: list[float], pushed: int, seconds: float) -> dict[str, Any]:
     # The first 2% are warm-up (connections, first imports in the worker): not the steady state.
     steady = latencies_s[len(latencies_s) // 50 :]
-    return {"jobs": pushed, "seconds": seconds, "received": len(latencies_s), **percentiles_ms(steady)}
+    return {
+        "jobs": pushed,
+        "seconds": seconds,
+        "received": len(latencies_s),
+        **percentiles_ms(steady),
+    }
 
 
 def paced(total: int, rate: float) -> Iterator[tuple[int, float]]:
@@ -252,7 +290,9 @@ async def aexternal_latency(
 def spawn_worker(argv: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     """Start a peer's worker command in its own process group, with the peers dir importable."""
     full_env = dict(os.environ)
-    full_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PEERS_DIR), full_env.get("PYTHONPATH")]))
+    full_env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(PEERS_DIR), full_env.get("PYTHONPATH")])
+    )
     full_env.update(env or {})
     return subprocess.Popen(argv, env=full_env, start_new_session=True, stdout=subprocess.DEVNULL)
 
@@ -269,7 +309,9 @@ def stop_worker(proc: subprocess.Popen[bytes]) -> None:
             continue
 
 
-def wait_drained(remaining: Callable[[], int], total: int, timeout_s: float = 600.0) -> dict[str, Any]:
+def wait_drained(
+    remaining: Callable[[], int], total: int, timeout_s: float = 600.0
+) -> dict[str, Any]:
     """Time an out-of-process worker draining `total` jobs by polling how many are left.
 
     The clock starts at the first poll that sees a job gone (worker start-up is not
@@ -302,9 +344,12 @@ class DrainClock:
         self.first = 0.0
         self.last = 0.0
         self.cpu0 = 0.0
+        self.server: dict[str, float] = {}
 
     def tick(self) -> bool:
         if self.count == 0:
+            announce()
+            self.server = server_cpu()
             self.first = time.perf_counter()
             self.cpu0 = time.process_time()
         self.count += 1
@@ -320,4 +365,5 @@ class DrainClock:
             "jobs": max(self.count - 1, 1),
             "seconds": end - self.first,
             "client_cpu_s": time.process_time() - self.cpu0,
+            "server_cpu_s": server_cpu_delta(self.server),
         }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import time
 from typing import Any
 
@@ -46,6 +47,13 @@ def make_worker(redis: ArqRedis, args: argparse.Namespace, **kwargs: Any) -> Wor
     )
 
 
+async def stop(worker: Worker, task: asyncio.Task[Any]) -> None:
+    # close() cancels jobs still finishing, and then gathers them: their CancelledError is ours.
+    with contextlib.suppress(asyncio.CancelledError):
+        await worker.close()
+    task.cancel()
+
+
 async def drain(redis: ArqRedis, args: argparse.Namespace) -> dict[str, Any]:
     clock = DrainClock(args.jobs)
     done = asyncio.Event()
@@ -58,16 +66,18 @@ async def drain(redis: ArqRedis, args: argparse.Namespace) -> dict[str, Any]:
     worker = make_worker(redis, args, after_job_end=on_end)
     task = asyncio.create_task(worker.main())
     await done.wait()
-    await worker.close()
-    task.cancel()
+    await stop(worker, task)
     return clock.result()
 
 
 async def latency(redis: ArqRedis, args: argparse.Namespace) -> dict[str, Any]:
     samples: list[float] = []
+    all_in = asyncio.Event()
 
     async def lat(ctx: dict[str, Any], sent_at: float) -> None:
         samples.append(time.time() - sent_at)
+        if len(samples) >= args.jobs:
+            all_in.set()
 
     worker = make_worker(redis, args, functions=[func(lat, name="lat")])
     task = asyncio.create_task(worker.main())
@@ -77,11 +87,9 @@ async def latency(redis: ArqRedis, args: argparse.Namespace) -> dict[str, Any]:
         await asleep_until(due)
         await redis.enqueue_job("lat", time.time(), _queue_name=args.queue)
     seconds = time.perf_counter() - begin
-    deadline = time.monotonic() + 30
-    while len(samples) < args.jobs and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
-    await worker.close()
-    task.cancel()
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(all_in.wait(), 30)
+    await stop(worker, task)
     return latency_result(samples, args.jobs, seconds)
 
 

@@ -44,7 +44,7 @@ def enqueue_bulk(q: Queue, args: argparse.Namespace) -> None:
 def start_worker(args: argparse.Namespace) -> Any:
     argv = [
         sys.executable, "-m", "rq.cli", "worker-pool", "-n", str(args.concurrency),
-        "-w", "rq.worker.SimpleWorker", "-u", args.url, "-q", args.queue,
+        "-w", "rq.worker.SimpleWorker", "-u", args.url, args.queue,
     ]  # fmt: skip
     return spawn_worker(argv)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import time
 from typing import Any
 
@@ -45,9 +46,12 @@ async def drain(queue: Queue, args: argparse.Namespace) -> dict[str, Any]:
 
 async def latency(queue: Queue, args: argparse.Namespace) -> dict[str, Any]:
     samples: list[float] = []
+    all_in = asyncio.Event()
 
     async def lat(ctx: dict[str, Any], *, sent_at: float) -> None:
         samples.append(time.time() - sent_at)
+        if len(samples) >= args.jobs:
+            all_in.set()
 
     worker = Worker(queue, functions=[("lat", lat)], concurrency=args.concurrency)
     task = asyncio.create_task(worker.start())
@@ -57,9 +61,8 @@ async def latency(queue: Queue, args: argparse.Namespace) -> dict[str, Any]:
         await asleep_until(due)
         await queue.enqueue("lat", sent_at=time.time())
     seconds = time.perf_counter() - begin
-    deadline = time.monotonic() + 30
-    while len(samples) < args.jobs and time.monotonic() < deadline:
-        await asyncio.sleep(0.05)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(all_in.wait(), 30)
     await worker.stop()
     task.cancel()
     return latency_result(samples, args.jobs, seconds)
