@@ -2,7 +2,8 @@
 
 asyncio's transport already buffers writes and calls `data_received` for reads, so a
 connection needs no task at all: a request writes its bytes and awaits a future; the
-protocol callback resolves futures by `reqId`.
+protocol callback resolves futures by `reqId`. Requests made in the same loop iteration
+(a worker's acks and its next pull) leave in one write, flushed by a `call_soon`.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ class AsyncioConnection:
         self._transport: asyncio.Transport | None = None
         self._writable = asyncio.Event()
         self._writable.set()
+        self._outbox: list[bytes] = []
         self._closed = False
 
     @classmethod
@@ -165,7 +167,9 @@ class AsyncioConnection:
                 await self._writable.wait()
             if self._transport is None or self.closed:
                 raise ConnectionClosedError("connection lost")
-            self._transport.write(data)
+            if not self._outbox:
+                self._loop.call_soon(self._flush)
+            self._outbox.append(data)
             return await future
         finally:
             if handle is not None:
@@ -173,6 +177,11 @@ class AsyncioConnection:
             # Answered ids are gone already; this drops those of a cancelled or timed-out call.
             for req_id in req_ids:
                 self._session.forget(req_id)
+
+    def _flush(self) -> None:
+        out, self._outbox = self._outbox, []
+        if self._transport is not None and not self.closed:
+            self._transport.write(out[0] if len(out) == 1 else b"".join(out))
 
     @staticmethod
     def _expire(future: asyncio.Future[Any], message: str) -> None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, final
 
 from flashq.client._errors import Retry
 from flashq.client._sync import portal_scope
+from flashq.client._worker_report import DONE, FAILED, RETRY, Outcome
 
 if TYPE_CHECKING:
     from flashq.client._events import Events
@@ -34,10 +35,10 @@ logger = logging.getLogger(__name__)
 class Slots:
     """Slot tasks (`serve_slot`, one per unit of concurrency) running the jobs handed over.
 
-    Jobs wait in one deque. Handing some over wakes one idle slot, and a slot that takes a
-    job while more wait wakes one more, one wake-up in flight at a time: handlers that
-    suspend get a slot each, up to `concurrency` at once, while handlers that return
-    without suspending all run in the first slot woken, with no task and no wake-up per job.
+    Jobs wait in one deque. Handing some over wakes idle slots, and so does a slot that
+    takes a job while more wait (see `wake`): handlers that suspend get a slot each, up to
+    `concurrency` at once, while handlers that return without suspending all run in the
+    first slot woken, with no task and no wake-up per job.
     """
 
     def __init__(self, runtime: Runtime, on_free: Callable[[], None]) -> None:
@@ -45,7 +46,8 @@ class Slots:
         self._on_free = on_free
         self._ready: deque[Job] = deque()
         self._idle: list[Event] = []
-        self._waking = False
+        self._waking = 0  # slots woken that have not run yet
+        self._running = 0  # slots inside `run`
         self.busy = 0
         """Jobs handed over whose handler has not returned yet (waiting or running)."""
         self.closed = False
@@ -55,7 +57,7 @@ class Slots:
         """Queue `jobs` for the slots; the caller keeps `busy` within the concurrency."""
         self._ready.extend(jobs)
         self.busy += len(jobs)
-        self._wake_one()
+        self.wake()
 
     def take_nowait(self) -> Job | None:
         """The next waiting job, or None (safe from worker threads: one atomic pop)."""
@@ -69,15 +71,37 @@ class Slots:
         self.busy -= 1
         self._on_free()
 
-    def _wake_one(self) -> None:
-        if not self._waking and self._idle:
-            self._waking = True
+    def wake(self, caller_running: bool = False) -> None:
+        """Wake idle slots for the jobs waiting (`caller_running`: from a slot inside `run`).
+
+        While no other slot is inside a handler, one at most (a probe; the slot that
+        called may run every job itself if the handlers do not suspend). Once handlers are
+        seen suspending, two more than are being woken: each slot woken does the same, so
+        the jobs spread over the slots in a few scheduler passes.
+        """
+        waiting = len(self._ready) - self._waking
+        if waiting <= 0 or not self._idle:
+            return
+        if self._running > caller_running:
+            count = min(2, waiting, len(self._idle))
+        elif self._waking:
+            return
+        else:
+            count = 1
+        for _ in range(count):
+            self._waking += 1
             self._idle.pop().set()
 
-    async def serve_slot(self, run: Callable[[Job], Awaitable[None]]) -> None:
+    def wants_help(self) -> bool:
+        """Whether `wake` could wake a slot (a hint: threads read it without a lock)."""
+        return len(self._ready) > self._waking and bool(self._idle)
+
+    async def serve_slot(self, run: Callable[[Job], Awaitable[None]], *, eager: bool) -> None:
         """One slot: `await run(job)` for each job it takes; runs until cancelled.
 
-        `run` must call `release()` once per job whose handler has returned.
+        `run` must call `release()` once per job whose handler has returned. `eager`:
+        wake other slots as soon as this one takes a job while more wait; else `run`
+        calls `wake` itself once the job has started.
         """
         while True:
             job = self.take_nowait()
@@ -88,13 +112,17 @@ class Slots:
                     await event.wait()
                 finally:
                     if event.is_set():
-                        self._waking = False
+                        self._waking -= 1
                     else:
                         self._idle.remove(event)
                 continue
-            if self._ready:
-                self._wake_one()
-            await run(job)
+            if eager:
+                self.wake()
+            self._running += 1
+            try:
+                await run(job)
+            finally:
+                self._running -= 1
 
 
 async def _wait_for(awaitable: Awaitable[Any]) -> Any:
@@ -105,18 +133,17 @@ def _in_process(pool: Executor, handler: Callable[[Job], Any], job: Job) -> Any:
     return pool.submit(handler, job).result()
 
 
-_DONE, _RETRY, _FAILED = 0, 1, 2
-
-
 @final
 class JobRunner:
     """Runs the handler for the jobs slots take; each outcome goes to the reporter.
 
     A sync handler run in threads (the default for plain functions) keeps its thread for
-    the jobs still waiting when it returns, reporting each as it finishes: one thread
-    hand-off for a run of quick jobs, not one per job. The thread stops taking jobs when
-    none wait, when the worker stops, or when someone listens to `active` (emitted from
-    the event loop before each job).
+    the jobs still waiting when it returns, so a run of quick jobs costs one thread
+    hand-off, not one per job. Each job still starts at once: a thread that starts a job
+    while others wait has an idle slot woken for them. Outcomes cross back to the event
+    loop in batches, one wake-up for whatever finished meanwhile. A thread stops taking
+    jobs when none wait, when the worker stops, or when someone listens to `active`
+    (emitted from the event loop before each job).
     """
 
     def __init__(
@@ -138,10 +165,13 @@ class JobRunner:
         self._is_async = inspect.iscoroutinefunction(handler) or inspect.iscoroutinefunction(
             getattr(handler, "__call__", None)  # noqa: B004 - async callable objects
         )
-        self._in_threads = not self._is_async and sync_in_thread and process_pool is None
+        self.in_threads = not self._is_async and sync_in_thread and process_pool is None
+        """Whether handlers run in threads that wake slots themselves (see `Slots`)."""
         self._pool = process_pool
         self._portal: Portal | None = None
         self._post: Callable[..., None] | None = None
+        self._finished: deque[Outcome] = deque()
+        self._drain_posted = False
         self.failed = 0
         self.retried = 0
 
@@ -150,7 +180,7 @@ class JobRunner:
         cancellation."""
         if self._events.wants("active"):
             await self._events.emit("active", job)
-        if self._in_threads:
+        if self.in_threads:
             if self._portal is None:
                 self._portal = self._runtime.portal()
                 self._post = self._runtime.thread_poster()
@@ -169,44 +199,53 @@ class JobRunner:
             if not self._is_async and inspect.isawaitable(result):
                 result = await result
         except Retry as retry:
-            self._finish(job, _RETRY, retry)
+            self._finish(job, RETRY, retry)
         except Exception as exc:
-            self._finish(job, _FAILED, exc)
+            self._finish(job, FAILED, exc)
         else:
-            self._finish(job, _DONE, result)
+            self._finish(job, DONE, result)
 
     def _in_thread(self, job: Job | None) -> None:
         """In a worker thread: handle `job`, then the jobs still waiting, until none waits."""
-        post, portal, slots = self._post, self._portal, self._slots
+        post, portal, slots, finished = self._post, self._portal, self._slots, self._finished
         assert post is not None
         assert portal is not None
         while job is not None:
+            if slots.wants_help():
+                post(slots.wake, True)
             try:
                 result = self._handler(job)
                 if inspect.isawaitable(result):
                     result = portal.run(functools.partial(_wait_for, result))
             except Retry as retry:
-                post(self._finish, job, _RETRY, retry)
+                finished.append((job, RETRY, retry))
             except Exception as exc:
-                post(self._finish, job, _FAILED, exc)
+                finished.append((job, FAILED, exc))
             else:
-                post(self._finish, job, _DONE, result)
+                finished.append((job, DONE, result))
+            if not self._drain_posted:
+                self._drain_posted = True
+                post(self._drain)
             if slots.closed or self._events.wants("active"):
                 return
             job = slots.take_nowait()
 
+    def _drain(self) -> None:
+        """In the event loop: finish what the threads have handled so far."""
+        self._drain_posted = False  # first: a job appended from now on posts a new drain
+        finished = self._finished
+        while finished:
+            self._finish(*finished.popleft())
+
     def _finish(self, job: Job, kind: int, value: Any) -> None:
         """The handler returned (event loop thread): free the slot, queue the outcome."""
         self._slots.release()
-        if kind == _DONE:
-            self._reporter.done(job, value)
-        elif kind == _RETRY:
+        if kind == RETRY:
             self.retried += 1
-            self._reporter.retry(job, value)
-        else:
+        elif kind == FAILED:
             logger.debug("job %d failed", job.id, exc_info=value)
             self.failed += 1
-            self._reporter.failed(job, value)
+        self._reporter.add(job, kind, value)
 
 
 def process_pool(processes: int | None) -> Executor | None:

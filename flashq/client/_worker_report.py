@@ -15,8 +15,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, final
 
-from flashq.client._errors import Retry
-from flashq.errors import FlashQError
+from flashq.errors import FlashQError, ValidationError
 
 if TYPE_CHECKING:
     from flashq.client._api import Api
@@ -25,16 +24,17 @@ if TYPE_CHECKING:
     from flashq.client._session import Reply
     from flashq.client.job import Job
 
-__all__ = ["Reporter"]
+__all__ = ["DONE", "FAILED", "RETRY", "Outcome", "Reporter"]
 
 logger = logging.getLogger(__name__)
 
 MAX_ACKB_IDS: Final = 1000
 """Ids per ACKB, the SDKs' cap (PROTOCOL.md §4.1)."""
 
-_DONE, _FAILED, _RETRY = 0, 1, 2
-_Outcome = tuple["Job", int, Any]
-"""(job, kind, value): the result for _DONE, the exception for _FAILED, the Retry for _RETRY."""
+DONE, FAILED, RETRY = 0, 1, 2
+"""Outcome kinds: the handler returned, raised, or raised `Retry`."""
+Outcome = tuple["Job", int, Any]
+"""(job, kind, value): the result for DONE, the exception for FAILED, the Retry for RETRY."""
 
 
 @final
@@ -46,7 +46,8 @@ class Reporter:
         events: `completed` is emitted once the ack is answered, `failed` once the FAIL
             is; a report that fails goes to `error`.
         ack_batch: result-less completions go in ACKB batches (else one ACK each).
-        on_reported: called with each job once its outcome is answered (or failed).
+        on_reported: called with the outcomes `(job, kind, value)` of each request once
+            it is answered (or failed), after their events.
     """
 
     def __init__(
@@ -56,35 +57,24 @@ class Reporter:
         events: Events,
         *,
         ack_batch: bool,
-        on_reported: Callable[[Job], None],
+        on_reported: Callable[[list[Outcome]], None],
     ) -> None:
         self._runtime = runtime
         self._api = api
         self._events = events
         self._ack_batch = ack_batch
         self._on_reported = on_reported
-        self._queued: list[_Outcome] = []
+        self._queued: list[Outcome] = []
         self._wakeup: Event | None = None
         self.completed = 0
+        self.sending = False
+        """Whether a batch of outcomes is out, waiting for its answers."""
+        self.answered = 0
+        """Batches answered so far (or failed)."""
 
-    @property
-    def queued(self) -> int:
-        """Outcomes not sent yet."""
-        return len(self._queued)
-
-    def done(self, job: Job, result: Any) -> None:
-        """The handler returned `result`: ack the job (never blocks)."""
-        self._queue(job, _DONE, result)
-
-    def failed(self, job: Job, exc: BaseException) -> None:
-        """The handler raised `exc`: FAIL the job (the server retries or dead-letters it)."""
-        self._queue(job, _FAILED, exc)
-
-    def retry(self, job: Job, retry: Retry) -> None:
-        """The handler raised `Retry`: run the job again after its delay, or by backoff."""
-        self._queue(job, _RETRY, retry)
-
-    def _queue(self, job: Job, kind: int, value: Any) -> None:
+    def add(self, job: Job, kind: int, value: Any) -> None:
+        """Queue the outcome of `job` (never blocks): DONE with the handler's result,
+        FAILED with its exception, RETRY with the `Retry` it raised."""
         self._queued.append((job, kind, value))
         wakeup = self._wakeup
         if wakeup is not None:
@@ -99,37 +89,59 @@ class Reporter:
                 await wakeup.wait()
                 continue
             batch, self._queued = self._queued, []
-            await self._send(batch)
+            self.sending = True
+            try:
+                await self._send(batch)
+            finally:
+                self.sending = False
 
-    async def _send(self, batch: list[_Outcome]) -> None:
+    async def _send(self, batch: list[Outcome]) -> None:
         requests, owners = self._requests(batch)
         try:
             replies: list[Reply] = await self._api._request_many(requests)
+        except ValidationError:
+            # Refused before sending (a result too large for a frame): send one by one,
+            # so that only the outcome at fault is lost.
+            replies = [await self._send_one(fields) for fields in requests]
         except FlashQError as exc:
             replies = [exc] * len(requests)
+        self.answered += 1  # before `on_reported` wakes anyone up
         events = self._events
-        for jobs, reply in zip(owners, replies, strict=True):
-            for job, kind, value in jobs:
-                if isinstance(reply, FlashQError):
-                    logger.warning("could not report a job outcome: %s", reply)
-                    if events.wants("error"):
-                        await events.emit("error", reply)
-                elif kind == _DONE:
-                    self.completed += 1
-                    if events.wants("completed"):
-                        await events.emit("completed", job, value)
-                if kind == _FAILED and events.wants("failed"):
-                    await events.emit("failed", job, value)
-                self._on_reported(job)
+        listened = events.wants("completed") or events.wants("failed") or events.wants("error")
+        for outcomes, reply in zip(owners, replies, strict=True):
+            if isinstance(reply, FlashQError):
+                logger.warning("could not report %d job outcome(s): %s", len(outcomes), reply)
+            elif outcomes[0][1] == DONE:  # a request's outcomes are all of one kind
+                self.completed += len(outcomes)
+            if listened:
+                await self._emit(outcomes, reply)
+            self._on_reported(outcomes)
 
-    def _requests(self, batch: list[_Outcome]) -> tuple[list[dict[str, Any]], list[list[_Outcome]]]:
+    async def _send_one(self, fields: dict[str, Any]) -> Reply:
+        try:
+            return (await self._api._request_many([fields]))[0]
+        except FlashQError as exc:
+            return exc
+
+    async def _emit(self, outcomes: list[Outcome], reply: Reply) -> None:
+        events = self._events
+        for job, kind, value in outcomes:
+            if isinstance(reply, FlashQError):
+                if events.wants("error"):
+                    await events.emit("error", reply)
+            elif kind == DONE and events.wants("completed"):
+                await events.emit("completed", job, value)
+            if kind == FAILED and events.wants("failed"):
+                await events.emit("failed", job, value)
+
+    def _requests(self, batch: list[Outcome]) -> tuple[list[dict[str, Any]], list[list[Outcome]]]:
         """The commands for `batch` (ACKBs first), and for each the outcomes it carries."""
         singles: list[dict[str, Any]] = []
-        single_owners: list[list[_Outcome]] = []
-        batched: list[_Outcome] = []
+        single_owners: list[list[Outcome]] = []
+        batched: list[Outcome] = []
         for item in batch:
             job, kind, value = item
-            if kind == _DONE:
+            if kind == DONE:
                 # ACKB stores no result, and upstream's ACKB does not count a flow child
                 # towards its parent (PROTOCOL.md §2.4): those are acked one by one.
                 if value is None and self._ack_batch and job.parent_id is None:
@@ -138,7 +150,7 @@ class Reporter:
                 fields: dict[str, Any] = {"cmd": "ACK", "id": job.id}
                 if value is not None:
                     fields["result"] = value
-            elif kind == _FAILED:
+            elif kind == FAILED:
                 fields = {"cmd": "FAIL", "id": job.id, "error": str(value) or type(value).__name__}
             elif value.delay_ms is None:
                 fields = {"cmd": "FAIL", "id": job.id, "error": value.message}

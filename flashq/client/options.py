@@ -258,6 +258,8 @@ class WorkerOptions:
 
     Attributes:
         concurrency: most jobs handled at once (pulls never take more than the free slots).
+            A slot is free once its handler returns, while the ack is on its way: the
+            worker holds at most twice this many jobs, counting those awaiting their ack.
         batch_size: most jobs per PULLB.
         pull_timeout_ms: how long one PULLB may wait on the server for a job.
         shutdown_timeout_s: on stop, how long jobs in flight may take to finish.

@@ -9,6 +9,7 @@ hand them back to the queue.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
@@ -21,7 +22,7 @@ from flashq.client._events import EventName, Events
 from flashq.client._runtime import Event, Runtime, TaskGroup, backoff_delays, current_runtime
 from flashq.client._worker_active import Active, Heartbeats, WorkerBinding
 from flashq.client._worker_exec import JobRunner, Slots, process_pool
-from flashq.client._worker_report import Reporter
+from flashq.client._worker_report import Outcome, Reporter
 from flashq.client.client import FlashQ
 from flashq.client.job import Job
 from flashq.client.options import ClientOptions, WorkerOptions, WorkerOpts
@@ -193,7 +194,7 @@ class Worker:
         api = WorkerBinding(client, self.events, self._active)
         pool = process_pool(opts.processes)
         self._reporter = reporter = Reporter(
-            rt, api, self.events, ack_batch=opts.ack_batch, on_reported=self._job_done
+            rt, api, self.events, ack_batch=opts.ack_batch, on_reported=self._jobs_done
         )
         slots = Slots(rt, self._wake)
         self._runner = runner = JobRunner(
@@ -238,10 +239,11 @@ class Worker:
         assert stop is not None
         async with rt.open_task_group() as jobs:
             self._jobs = jobs
+            slot = functools.partial(slots.serve_slot, runner.run, eager=not runner.in_threads)
             for _ in range(self.options.concurrency):
-                jobs.start_soon(slots.serve_slot, runner.run)
+                jobs.start_soon(slot)
             for queue in self.queues:
-                service.start_soon(self._pull_loop, rt, api, heartbeats, slots, queue)
+                service.start_soon(self._pull_loop, rt, api, heartbeats, slots, reporter, queue)
             service.start_soon(heartbeats.serve)
             service.start_soon(reporter.serve)
             await self.events.emit("ready")
@@ -294,28 +296,43 @@ class Worker:
         if self._wake_pullers is not None:
             self._wake_pullers.set()
 
-    def _job_done(self, job: Job) -> None:
-        """The job's outcome was answered (or could not be sent): it leaves our books."""
-        self._active.pop(job.id, None)
+    def _jobs_done(self, outcomes: list[Outcome]) -> None:
+        """These jobs' outcomes were answered (or could not be sent): they leave our books."""
+        active = self._active
+        for job, _, _ in outcomes:
+            active.pop(job.id, None)
         if self._wake_pullers is not None:
             self._wake_pullers.set()
         if self._idle_event is not None and self._is_idle():
             self._idle_event.set()
 
     async def _pull_loop(
-        self, rt: Runtime, api: WorkerBinding, heartbeats: Heartbeats, slots: Slots, queue: str
-    ) -> None:
+        self, rt: Runtime, api: WorkerBinding, heartbeats: Heartbeats, slots: Slots,
+        reporter: Reporter, queue: str,
+    ) -> None:  # fmt: skip
         opts = self.options
         delays = backoff_delays(*_ERROR_BACKOFF_S)
         probe = False
+        full = min(opts.batch_size, opts.concurrency)
+        held_for: int | None = None
         while not self._stop_requested:
             free = self._free_slots(slots)
+            if 0 < free < full and reporter.sending:
+                # As Nagle's algorithm holds a small segment while data is unacknowledged,
+                # a pull smaller than it could be waits for the acks that are out, for one
+                # batch of them at most: meanwhile more handlers return and the pull grows,
+                # instead of the slots settling into small batches, one round trip each.
+                if held_for is None:
+                    held_for = reporter.answered
+                if reporter.answered == held_for:
+                    free = 0
             if free <= 0:
                 # One event shared by every puller, replaced once it has fired.
                 if self._wake_pullers is None or self._wake_pullers.is_set():
                     self._wake_pullers = rt.event()
                 await self._wake_pullers.wait()
                 continue
+            held_for = None
             count = 1 if probe else self._share(free)
             self._reserved += count
             self._pulls_out += 1
