@@ -284,15 +284,6 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     yield from serve_module(tmp_path_factory, "conformance")
 
 
-@pytest.fixture
-def wire(srv: ServerProcess) -> Iterator[Wire]:
-    w = Wire(srv.connect())
-    try:
-        yield w
-    finally:
-        w.close()
-
-
 # == §1: transport, envelope, parse errors ========================================================
 
 

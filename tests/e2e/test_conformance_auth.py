@@ -21,15 +21,6 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     )
 
 
-@pytest.fixture
-def wire(srv: ServerProcess) -> Iterator[Wire]:
-    w = Wire(srv.connect())
-    try:
-        yield w
-    finally:
-        w.close()
-
-
 def test_commands_refused_before_auth_with_reqid(wire: Wire) -> None:
     """ERR("Authentication required") carries the reqId; nothing is executed."""
     for cmd, fields in (

@@ -26,25 +26,6 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     yield from serve_module(tmp_path_factory, "conformance-jobs")
 
 
-@pytest.fixture
-def wire(srv: ServerProcess) -> Iterator[Wire]:
-    w = Wire(srv.connect())
-    try:
-        yield w
-    finally:
-        w.close()
-
-
-@pytest.fixture
-def other(srv: ServerProcess) -> Iterator[Wire]:
-    """A second connection, for acting while `wire` is blocked."""
-    w = Wire(srv.connect())
-    try:
-        yield w
-    finally:
-        w.close()
-
-
 # == §2.5: query ==================================================================================
 
 

@@ -31,24 +31,6 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     yield from serve_module(tmp_path_factory, "conformance-queues")
 
 
-@pytest.fixture
-def wire(srv: ServerProcess) -> Iterator[Wire]:
-    w = Wire(srv.connect())
-    try:
-        yield w
-    finally:
-        w.close()
-
-
-@pytest.fixture
-def other(srv: ServerProcess) -> Iterator[Wire]:
-    w = Wire(srv.connect())
-    try:
-        yield w
-    finally:
-        w.close()
-
-
 def listed(wire: Wire, queue: str) -> dict[str, Any] | None:
     infos = wire.ok("LISTQUEUES")["queues"]
     found = [q for q in infos if q["name"] == queue]
