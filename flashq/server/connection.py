@@ -14,6 +14,7 @@ import collections
 import hmac
 import itertools
 import logging
+import select
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +24,7 @@ from flashq.errors import ProtocolError
 from flashq.protocol import link
 from flashq.protocol.commands import normalize
 from flashq.protocol.framing import FrameDecoder, FrameError, encode_json, encode_msgpack_frame
-from flashq.server.write_buffer import WriteBuffer
+from flashq.server.write_buffer import WriteBuffer, flush_all
 
 if TYPE_CHECKING:
     from flashq.server.router import Router
@@ -38,6 +39,8 @@ _MAX_IN_FLIGHT = 20_000
 _AUTH_FREE_FAILURES = 3
 
 _conn_ids = itertools.count(1)
+#: poll() events meaning the peer closed (or shut down its sending side) or the socket failed.
+_HANGUP = select.POLLRDHUP | select.POLLHUP | select.POLLERR
 
 
 def _peer_name(stream: trio.abc.Stream) -> str:
@@ -142,6 +145,21 @@ class ClientConnection:
             with trio.CancelScope(shield=True):
                 await self.stream.aclose()
 
+    def peer_gone(self) -> bool:
+        """Has the client hung up, even if our reader has not seen the EOF yet?
+
+        Checked before handing a client a job: a PULL reply written to a socket whose peer
+        already closed would be accepted by the kernel and lost with the job still active.
+        """
+        if self.closed or self.eof:
+            return True
+        sock = getattr(self.stream, "socket", None)
+        if sock is None:
+            return False
+        poller = select.poll()
+        poller.register(sock.fileno(), _HANGUP)
+        return bool(poller.poll(0))
+
     def report_closed(self) -> None:
         if not self._closed_reported:
             self._closed_reported = True
@@ -178,6 +196,7 @@ class ClientConnection:
                         return
                     continue
                 await self.handle(item)
+            flush_all()
 
     async def handle(self, obj: dict[str, Any]) -> None:
         if self.barrier or self.deferred:

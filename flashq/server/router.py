@@ -307,7 +307,7 @@ class Router:
 
         def guarded(payload: Any) -> None:
             conn.blocked -= 1
-            if conn.closed or conn.eof:
+            if conn.peer_gone():
                 if name != "WAITJOB":
                     self.requeue_undelivered(payload, conn)
                 payload = error_payload(conn.mode, req_id, "Connection closed")

@@ -17,7 +17,7 @@ import trio
 
 from flashq.protocol import link
 from flashq.protocol.framing import encode_json, encode_msgpack_frame
-from flashq.server.write_buffer import WriteBuffer
+from flashq.server.write_buffer import WriteBuffer, flush_all
 
 log = logging.getLogger("flashq.acceptor.link")
 
@@ -155,3 +155,4 @@ class ShardLink:
                 entry = self._pending.pop(link_id, None)
                 if entry is not None:
                     entry[2](payload)
+            flush_all()

@@ -11,6 +11,16 @@ import os
 
 import trio
 
+#: Buffers appended to since the last `flush_all`.
+_unflushed: set[WriteBuffer] = set()
+
+
+def flush_all() -> None:
+    """Flush every buffer written since the last call: called once per chunk a read loop
+    handled, so a burst of pipelined requests or replies still costs one write per socket."""
+    while _unflushed:
+        _unflushed.pop().flush_now()
+
 
 class WriteBuffer:
     def __init__(self) -> None:
@@ -22,21 +32,24 @@ class WriteBuffer:
         self._fd = -1
 
     def append(self, data: bytes) -> None:
-        if self._fd >= 0 and not self._data and not self.writing:
-            # Nothing queued and no send in progress: write now, as asyncio's transports do,
-            # instead of waking the writer task (one task switch less per reply). The socket
-            # is non-blocking; whatever does not fit goes to the writer as usual.
-            try:
-                sent = os.write(self._fd, data)
-            except BlockingIOError:
-                sent = 0
-            except OSError:
-                sent = 0  # the writer's send_all reports the broken connection
-            if sent == len(data):
-                return
-            data = data[sent:]
         self._data += data
         self._have_data.set()
+        _unflushed.add(self)
+
+    def flush_now(self) -> None:
+        """Write what is queued straight to the socket if no send is in progress.
+
+        As asyncio's transports do: the reply leaves in this task step instead of after a
+        switch to the writer task. The socket is non-blocking; whatever does not fit stays
+        queued for the writer.
+        """
+        if self._fd < 0 or self.writing or not self._data:
+            return
+        try:
+            sent = os.write(self._fd, self._data)
+        except OSError:
+            return  # would block, or broken: the writer's send_all deals with it
+        del self._data[:sent]
 
     def reset(self, data: bytes = b"") -> None:
         self._data = bytearray(data)
