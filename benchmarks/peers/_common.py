@@ -192,6 +192,25 @@ async def in_flight(total: int, window: int, push_one: Callable[[int], Awaitable
 # -- latency samples from worker processes ------------------------------------------------------
 
 
+async def timed_push_scenario(
+    args: argparse.Namespace, push_one: Callable[[int], Awaitable[Any]]
+) -> dict[str, Any] | None:
+    """single and pipelined, timed, for a peer that enqueues one job at a time (no bulk API:
+    the bulk scenarios are unsupported); None for the scenarios the peer runs itself."""
+    if args.scenario == "single":
+        watch = Stopwatch()
+        for i in range(args.jobs):
+            await push_one(i)
+        return watch.result(args.jobs)
+    if args.scenario == "pipelined":
+        watch = Stopwatch()
+        await in_flight(args.jobs, args.window, push_one)
+        return watch.result(args.jobs)
+    if args.scenario in ("bulk", "large_push"):
+        raise Unsupported("no bulk enqueue API")
+    return None
+
+
 def record_latency(sent_at: float) -> None:
     """Called by a handler in any process: append now - sent_at to the driver's sample file."""
     path = os.environ.get(LATENCY_FILE_ENV)

@@ -11,14 +11,13 @@ from typing import Any
 
 from _common import (
     DrainClock,
-    Stopwatch,
-    Unsupported,
     asleep_until,
     in_flight,
     latency_result,
     paced,
     payload,
     run_main,
+    timed_push_scenario,
 )
 from saq import Queue, Worker
 
@@ -78,17 +77,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
     try:
         scenario = args.scenario
-        if scenario == "single":
-            watch = Stopwatch()
-            for i in range(args.jobs):
-                await push(i)
-            return watch.result(args.jobs)
-        if scenario == "pipelined":
-            watch = Stopwatch()
-            await in_flight(args.jobs, args.window, push)
-            return watch.result(args.jobs)
-        if scenario in ("bulk", "large_push"):
-            raise Unsupported("no bulk enqueue API")
+        timed = await timed_push_scenario(args, push)
+        if timed is not None:
+            return timed
         if scenario in ("process", "large_process"):
             await in_flight(args.jobs, args.window, push)
             return await drain(queue, args)

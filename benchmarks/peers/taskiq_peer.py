@@ -16,8 +16,6 @@ from typing import Any
 import redis
 from _common import (
     REDIS_URL_ENV,
-    Stopwatch,
-    Unsupported,
     aexternal_latency,
     in_flight,
     payload,
@@ -25,6 +23,7 @@ from _common import (
     run_main,
     spawn_worker,
     stop_worker,
+    timed_push_scenario,
     wait_drained,
 )
 from taskiq_redis import RedisStreamBroker
@@ -68,17 +67,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
     scenario = args.scenario
     try:
-        if scenario == "single":
-            watch = Stopwatch()
-            for i in range(args.jobs):
-                await push(i)
-            return watch.result(args.jobs)
-        if scenario == "pipelined":
-            watch = Stopwatch()
-            await in_flight(args.jobs, args.window, push)
-            return watch.result(args.jobs)
-        if scenario in ("bulk", "large_push"):
-            raise Unsupported("no bulk enqueue API")
+        timed = await timed_push_scenario(args, push)
+        if timed is not None:
+            return timed
         if scenario in ("process", "large_process"):
             # Untimed preload: fewer in flight, as 1,000 concurrent kiq() on a busy machine
             # once failed with SendTaskError.
