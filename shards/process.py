@@ -85,6 +85,8 @@ class ShardProcess:
         self.batches = 0
         self.events_dropped = 0
         self.batch_requests = 0
+        #: Whether the acceptor wants job events (it has subscribers or webhooks).
+        self.publishing = False
 
     async def load(self) -> None:
         now = wall_ms()
@@ -92,6 +94,7 @@ class ShardProcess:
             records = await trio.to_thread.run_sync(self.storage.load, s)
             engine = ShardEngine(s)
             engine.load(records, now)
+            engine.set_publishing(self.publishing)
             self.engines[s] = engine
             log.info("shard %d loaded (%d records)", s, len(records))
 
@@ -271,7 +274,12 @@ class ShardProcess:
         if name == "_HELLO":
             peer.role = str(cmd.get("role", "unknown"))
             log.info("link from %s", peer.role)
+            if peer.role == "acceptor":
+                self.set_publishing(bool(cmd.get("events")))
             return {"ok": True, "index": self.index, "shards": self.shards, "pid": os.getpid()}
+        if name == "_EVENTS":
+            self.set_publishing(bool(cmd.get("on")))
+            return None
         if name == "_TICK":
             for engine in self.engines.values():
                 engine.tick(str(cmd["kind"]), now)
@@ -302,6 +310,11 @@ class ShardProcess:
             reply = engine.execute(cmd, now)
         return reply
 
+    def set_publishing(self, on: bool) -> None:
+        self.publishing = on
+        for engine in self.engines.values():
+            engine.set_publishing(on)
+
     def statistics(self, now: int) -> dict[str, Any]:
         """Per-process gauges for /metrics and the dashboard (which shard process is hot)."""
         storage = attrs.asdict(self.storage.statistics())
@@ -314,6 +327,8 @@ class ShardProcess:
             "requests": self.batch_requests,
             "avg_batch": round(self.batch_requests / self.batches, 2) if self.batches else 0.0,
             "events_dropped": self.events_dropped,
+            "publishing": self.publishing,
+            "latency": [pair for e in self.engines.values() for pair in e.latency()],
             "engines": {s: attrs.asdict(e.statistics()) for s, e in self.engines.items()},
             "storage": storage,
         }

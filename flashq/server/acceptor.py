@@ -55,6 +55,12 @@ async def serve(settings: Settings) -> None:
             ShardLink(i, settings.shard_socket(i), "acceptor") for i in range(settings.shard_procs)
         ]
         hub = EventHub()
+
+        def events_wanted(on: bool) -> None:
+            for lk in links:
+                lk.set_events(on)
+
+        hub.on_demand = events_wanted
         router = Router(links, nursery, hub)
         for lk in links:
             lk.on_message = router.on_shard_message

@@ -52,6 +52,8 @@ class ShardLink:
         self._stream: trio.SocketStream | None = None
         self.connected = trio.Event()
         self.reconnects = 0
+        #: Whether the shard process should send job events (told in _HELLO and on change).
+        self.events = False
 
     @property
     def up(self) -> bool:
@@ -77,6 +79,11 @@ class ShardLink:
             link_id = next(self._ids)
             self._pending[link_id] = (mode, req_id, callback)
         self._out.append(link.pack([link_id, mode, req_id, conn, shard, cmd]))
+
+    def set_events(self, on: bool) -> None:
+        """Ask the shard process to send job events, or to stop building them."""
+        self.events = on
+        self.send(link.MODE_OBJECT, None, 0, link.ALL_SHARDS, {"cmd": "_EVENTS", "on": on}, None)
 
     async def request(self, shard: int, cmd: Mapping[str, Any], conn: int = 0) -> dict[str, Any]:
         """Send one request and wait for its reply object (for control paths, not the hot path)."""
@@ -106,8 +113,9 @@ class ShardLink:
             delay = 0.01
             self._stream = stream
             self._out.reset(
-                link.pack([next(self._ids), 0, None, 0, -1, {"cmd": "_HELLO", "role": self.role}])
-            )
+                link.pack([next(self._ids), 0, None, 0, -1,
+                           {"cmd": "_HELLO", "role": self.role, "events": self.events}])
+            )  # fmt: skip
             self.connected.set()
             if not started:
                 task_status.started()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from flashq.histogram import Histogram
+
 from .job import COMPLETED, DEPS, FAILED, PARENT, UNKNOWN, Job
 from .state import err
 
@@ -56,14 +58,20 @@ def complete(st: ShardState, job: Job, now: int, result: Any) -> None:
         st.release_custom(job)
     job.completed_at = now
     st.total_completed += 1
-    st.latency_sum += max(0, now - job.created_at)
+    latency = max(0, now - job.created_at)
+    st.latency_sum += latency
     st.latency_count += 1
+    hist = q.latency
+    if hist is None:
+        hist = q.latency = Histogram()
+    hist.observe(latency)
     st.meta_dirty = True
     st.dirty.add(job_id)
-    event = {"event_type": "completed", "queue": job.queue, "job_id": job_id, "timestamp": now}
-    if result is not None:
-        event["data"] = result
-    st.events.append(event)
+    if st.publishing:
+        event = {"event_type": "completed", "queue": q.name, "job_id": job_id, "timestamp": now}
+        if result is not None:
+            event["data"] = result
+        st.events.append(event)
     if job_id in st.waiters.by_job:
         reply = {"ok": True} if result is None else {"ok": True, "result": result}
         st.resolve_job_waiters(job_id, reply)

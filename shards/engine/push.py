@@ -145,7 +145,7 @@ def enqueue_new(st: ShardState, q: QueueState, job: Job, now: int, publish: bool
         q.ready.push(job, ready_entry(job))
         if q.live_waiters:
             st.wake.add(q)
-    if publish:
+    if publish and st.publishing:
         event = {"event_type": "pushed", "queue": q.name, "job_id": job.id, "timestamp": now}
         event["data"] = job.data
         st.events.append(event)

@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 import msgpack
 
+from flashq.histogram import Histogram
+
 from .pqueue import JobHeap
 
 if TYPE_CHECKING:
@@ -33,6 +35,7 @@ class QueueState:
         "dlq",
         "jobs",
         "last_refill",
+        "latency",
         "listed",
         "live_waiters",
         "n_waiting",
@@ -53,6 +56,7 @@ class QueueState:
         self.parked: dict[str, JobHeap] = {}
         self.n_waiting = 0  # jobs in ready + delayed + parked
         self.jobs: dict[int, Job] = {}  # every job of the queue except completed ones
+        self.latency: Histogram | None = None  # push → completion, from the first completion
         self.active: dict[int, Job] = {}
         self.active_groups: dict[str, int] = {}  # group id -> its active job
         # OrderedDict: removing the oldest must not rescan deleted slots (see ShardState)

@@ -192,6 +192,16 @@ class ShardEngine:
         self._st.events = []
         return out
 
+    def set_publishing(self, on: bool) -> None:
+        """Build job events only while someone listens (`take_events` stays empty otherwise)."""
+        self._st.publishing = on
+        if not on:
+            self._st.events = []
+
+    def latency(self) -> list[tuple[str, list[Any]]]:
+        """Per queue, its push → completion histogram in `Histogram.plain` form."""
+        return [(q.name, q.latency.plain()) for q in self._st.queues.values() if q.latency]
+
     def take_outbox(self) -> list[tuple[int, dict[str, Any]]]:
         """(target logical shard, internal command) to deliver, at least once."""
         out = self._st.outbox

@@ -79,6 +79,8 @@ class ShardState:
         self.changes: dict[str, bytes | None] = {}
         self.meta_dirty = False
         self.events: list[dict[str, Any]] = []
+        #: Off while nobody listens (the shard process is told): no event is built at all.
+        self.publishing = True
         self.resolved: list[tuple[Hashable, Reply]] = []
         self.outbox: list[tuple[int, dict[str, Any]]] = []
         self.wake: set[QueueState] = set()
@@ -100,6 +102,8 @@ class ShardState:
         return job_id % self.nshards == self.shard
 
     def event(self, kind: str, job: Job, now: int, **extra: Any) -> None:
+        if not self.publishing:
+            return
         ev = {"event_type": kind, "queue": job.queue, "job_id": job.id, "timestamp": now}
         if extra:
             ev.update(extra)

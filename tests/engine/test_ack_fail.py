@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from flashq.histogram import LATENCY_BUCKETS_MS
 from tests.engine.helpers import T0, Harness
 
 
@@ -133,3 +134,28 @@ def test_metrics_count_pushes_completions_failures(h: Harness) -> None:
         1,
     )
     assert metrics["avg_latency_ms"] == 100.0
+
+
+def test_completion_feeds_the_queue_latency_histogram(h: Harness) -> None:
+    first = h("PUSHB", queue="q", jobs=[{"data": 1}, {"data": 2}])["ids"]  # batch jobs count
+    h("PULLB", queue="q", count=2, timeout=0)
+    h.advance(30)
+    h("ACKB", ids=first)
+    other = h.push(queue="other")
+    h.pull(queue="other")
+    h.advance(2000)
+    h("FAIL", id=other)
+    [(queue, (counts, total, count))] = h.engine.latency()
+    assert (queue, total, count) == ("q", 60.0, 2)  # a failure is not a completion
+    assert counts[LATENCY_BUCKETS_MS.index(50)] == 2  # 30 ms falls in the le=50 bucket
+
+
+def test_no_events_are_built_while_nobody_listens(h: Harness) -> None:
+    h.engine.set_publishing(False)
+    job_id = h.push()
+    h.pull()
+    h("ACK", id=job_id)
+    assert h.events == []
+    h.engine.set_publishing(True)
+    h.push()
+    assert [e["event_type"] for e in h.events] == ["pushed"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -177,3 +178,40 @@ async def test_at_most_100_websockets(api: HttpServer) -> None:
                 except ConnectionRejected:
                     await trio.sleep(0.05)
             release.set()
+
+
+def hub_statistics(api: HttpServer) -> dict[str, int]:
+    with api.http() as client:
+        response = client.get("/dashboard/snapshot")
+    events: dict[str, int] = response.json()["data"]["events"]
+    return events
+
+
+def wait_for_no_listener(api: HttpServer) -> dict[str, int]:
+    """The server notices a closed WebSocket asynchronously: poll until it has."""
+    deadline = time.monotonic() + 15
+    while (stats := hub_statistics(api))["wanted"]:
+        assert time.monotonic() < deadline, stats
+        time.sleep(0.02)
+    return stats
+
+
+async def test_events_are_built_only_while_someone_listens(api: HttpServer) -> None:
+    """Shard processes build no job events while nobody subscribes (it would cost every push
+    and ack a link message); a subscriber turns them on, its departure off again."""
+    quiet = await trio.to_thread.run_sync(hub_statistics, api)
+    assert quiet["wanted"] == 0
+    await trio.to_thread.run_sync(push_pull_ack, api, "ev-demand", None)
+    assert (await trio.to_thread.run_sync(hub_statistics, api))["published"] == quiet["published"]
+    with trio.fail_after(15):
+        async with open_websocket_url(f"{api.ws_base}/ws/ev-demand") as ws:
+            assert (await trio.to_thread.run_sync(hub_statistics, api))["wanted"] == 1
+            job_id = await trio.to_thread.run_sync(push_pull_ack, api, "ev-demand", None)
+            events = await ws_events(ws, 2)
+    assert [(e["event_type"], e["job_id"]) for e in events] == [
+        ("pushed", job_id),
+        ("completed", job_id),
+    ]
+    stats = await trio.to_thread.run_sync(wait_for_no_listener, api)
+    await trio.to_thread.run_sync(push_pull_ack, api, "ev-demand", None)
+    assert (await trio.to_thread.run_sync(hub_statistics, api))["published"] == stats["published"]

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 
+from flashq.histogram import LATENCY_BUCKETS_MS, Histogram
 from flashq.protocol import routing
 from flashq.server.http.app import cors_origins
 from flashq.server.http.auth import public_path, stream_path, token_valid
 from flashq.server.http.metrics import (
-    LATENCY_BUCKETS_MS,
-    MAX_TRACKED_JOBS,
-    Histogram,
     MetricsRecorder,
+    latency_by_queue,
+    latency_summary,
     process_summary,
 )
 from flashq.server.http.prometheus import escape_label, render
@@ -29,26 +29,21 @@ def test_histogram_buckets_are_upper_bounds() -> None:
     assert h.quantile(1.0) is None  # the largest sample is beyond the last bound
 
 
-def test_latency_from_pushed_to_completed_events() -> None:
-    r = MetricsRecorder()
-    r.on_event({"event_type": "pushed", "queue": "q", "job_id": 1, "timestamp": 1000})
-    r.on_event({"event_type": "pushed", "queue": "q", "job_id": 2, "timestamp": 1000})
-    r.on_event({"event_type": "completed", "queue": "q", "job_id": 1, "timestamp": 1040})
-    r.on_event({"event_type": "failed", "queue": "q", "job_id": 2, "timestamp": 1100})
-    r.on_event({"event_type": "completed", "queue": "q", "job_id": 3, "timestamp": 1100})
-    assert (r.latency["q"].count, r.latency["q"].total) == (1, 40)
-    assert r.pushed_at == {}  # completed and failed jobs are forgotten
-    summary = r.latency_summary()["q"]
-    assert (summary["count"], summary["avg_ms"], summary["p50_ms"]) == (1, 40.0, 50.0)
-
-
-def test_push_table_is_bounded() -> None:
-    r = MetricsRecorder()
-    for i in range(MAX_TRACKED_JOBS + 5):
-        r.on_event({"event_type": "pushed", "queue": "q", "job_id": i, "timestamp": 0})
-    assert len(r.pushed_at) == MAX_TRACKED_JOBS
-    assert 0 not in r.pushed_at  # the oldest went first
-    assert MAX_TRACKED_JOBS + 4 in r.pushed_at
+def test_latency_adds_up_the_processes_histograms() -> None:
+    one, two = Histogram(), Histogram()
+    one.observe(40)
+    two.observe(3)
+    two.observe(40)
+    procs = [
+        {"ok": True, "latency": [["q", one.plain()], ["other", two.plain()]]},
+        {"ok": True, "latency": [["q", two.plain()], ["bad", [[1, 2], 0, 3]]]},
+        {"ok": False, "error": "Shard process unavailable, retry"},
+    ]
+    latency = latency_by_queue(procs)
+    assert sorted(latency) == ["other", "q"]  # the malformed histogram is skipped
+    assert (latency["q"].count, latency["q"].total) == (3, 83)
+    summary = latency_summary(latency)["q"]
+    assert (summary["count"], summary["avg_ms"], summary["p50_ms"]) == (3, 27.67, 50.0)
 
 
 def test_history_points_are_per_interval() -> None:

@@ -47,6 +47,9 @@ def test_prometheus_exposition(client: httpx.Client) -> None:
     job = data(client.post("/queues/rs-prom/jobs", json={"data": 1}))
     data(client.get("/queues/rs-prom/jobs", params={"timeout": 1000}))
     data(client.post(f"/jobs/{job['id']}/ack", json={}))
+    batch = data(client.post("/queues/rs-prom/jobs/batch", json={"jobs": [{"data": 2}]}))
+    data(client.get("/queues/rs-prom/jobs", params={"timeout": 1000}))
+    data(client.post(f"/jobs/{batch[0]}/ack", json={}))
     response = httpx.get(str(client.base_url) + "/metrics/prometheus")  # public, no token
     assert response.headers["content-type"] == "text/plain; version=0.0.4; charset=utf-8"
     text = response.text
@@ -64,9 +67,10 @@ def test_prometheus_exposition(client: httpx.Client) -> None:
     assert dict(families)["flashq_jobs_pushed_total"] == "counter"
     assert dict(families)["flashq_job_latency_ms"] == "histogram"
     assert 'flashq_queue_jobs{queue="rs-prom",state="pending"} 0' in text
-    # One push→ack observed in the queue's histogram (label escaping: test_metrics_unit).
-    assert 'flashq_job_latency_ms_count{queue="rs-prom"} 1' in text
-    assert 'flashq_job_latency_ms_bucket{queue="rs-prom",le="+Inf"} 1' in text
+    # Both push→ack spans observed, the batch-pushed job's too (label escaping:
+    # test_metrics_unit).
+    assert 'flashq_job_latency_ms_count{queue="rs-prom"} 2' in text
+    assert 'flashq_job_latency_ms_bucket{queue="rs-prom",le="+Inf"} 2' in text
     # Per shard process gauges: two processes, both up.
     assert 'flashq_shard_process_up{process="0"} 1' in text
     assert 'flashq_shard_process_up{process="1"} 1' in text

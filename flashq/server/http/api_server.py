@@ -12,7 +12,7 @@ from flashq.server.http import prometheus
 from flashq.server.http.auth import token_valid
 from flashq.server.http.context import wall_ms
 from flashq.server.http.endpoints import ApiError, ApiGroup, Call, command, json_response
-from flashq.server.http.metrics import process_summary
+from flashq.server.http.metrics import latency_by_queue, process_summary
 
 api = ApiGroup("Server")
 
@@ -74,7 +74,7 @@ async def metrics_prometheus(call: Call) -> Any:
         metrics_reply.get("metrics") or {},
         len(ctx.workers.live(wall_ms())),
         process_summary(procs, stats_reply.get("queues") or {}),
-        ctx.metrics.latency,
+        latency_by_queue(procs),
         ctx.hub.statistics(),
         ctx.webhooks.statistics(),
     )

@@ -11,6 +11,7 @@ Middleware, outermost first: CORS (answers preflights itself), then Bearer auth.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
@@ -115,16 +116,16 @@ async def serve_http(
 ) -> None:
     """Serve the HTTP API, event streams, webhooks and dashboard until cancelled.
 
-    Calls `task_status.started()` once the port is bound. Registers two hub listeners (latency
-    histograms, webhook deliveries) and runs the metrics sampler and webhook workers in its
-    own nursery, so cancelling this task stops all of them.
+    Calls `task_status.started()` once the port is bound. Registers the webhook deliveries as
+    a hub listener (asking for events while any webhook exists) and runs the metrics sampler
+    and webhook workers in its own nursery, so cancelling this task stops all of them.
     """
     async with trio.open_nursery() as nursery:
         metrics = MetricsRecorder()
         webhooks = WebhookService(router.execute, allow_private=settings.webhook_allow_private)
         ctx = HttpContext(settings, router, hub, nursery, metrics, webhooks)
-        hub.listeners.append(metrics.on_event)
         hub.listeners.append(webhooks.on_event)
+        webhooks.on_change = functools.partial(hub.want, "webhooks")
         try:
             await nursery.start(webhooks.run)
             nursery.start_soon(metrics.run_sampler, ctx.execute, wall_ms)
@@ -133,8 +134,8 @@ async def serve_http(
             task_status.started()
             await trio.sleep_forever()
         finally:
-            hub.listeners.remove(metrics.on_event)
             hub.listeners.remove(webhooks.on_event)
+            hub.want("webhooks", False)
 
 
 async def _serve(app: Starlette, settings: Settings, *, task_status: trio.TaskStatus[Any]) -> None:

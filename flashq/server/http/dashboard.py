@@ -19,7 +19,7 @@ from starlette.routing import BaseRoute, Route, WebSocketRoute
 from flashq.server.http.context import wall_ms
 from flashq.server.http.endpoints import ApiGroup, Call, json_bytes
 from flashq.server.http.events import serve_websocket
-from flashq.server.http.metrics import process_summary
+from flashq.server.http.metrics import latency_by_queue, latency_summary, process_summary
 
 if TYPE_CHECKING:
     from starlette.requests import Request
@@ -71,7 +71,7 @@ async def snapshot(ctx: HttpContext) -> dict[str, Any]:
         },
         "sqlite_stats": None,
         "shards": process_summary(procs, stats.get("queues") or {}),
-        "latency": ctx.metrics.latency_summary(),
+        "latency": latency_summary(latency_by_queue(procs)),
         "webhooks": ctx.webhooks.statistics(),
         "events": ctx.hub.statistics(),
         "timestamp": now,

@@ -1,8 +1,7 @@
 """What the acceptor measures for /metrics/history, Prometheus and the dashboard.
 
-- Per-queue latency histograms, push → completed, from the event stream: the `pushed` event's
-  timestamp is remembered per job id (a bounded table; PUSHB publishes no `pushed` event, so
-  batch-pushed jobs are not in the histogram) and matched with the `completed` event.
+- Per-queue latency histograms, push → completed: kept by the shard engines as they complete
+  jobs (every job, batch-pushed ones too) and added up here from the processes' `_STATS`.
 - The history of MetricsHistoryPoints (PROTOCOL §3.5), sampled every 5 s, last 60 kept.
   Throughput and latency are per interval (deltas of the cumulative counters), so the chart
   shows what happened in those 5 s rather than a lifetime average.
@@ -12,7 +11,6 @@
 
 from __future__ import annotations
 
-import bisect
 import collections
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -21,18 +19,12 @@ from typing import Any, Final
 import attrs
 import trio
 
+from flashq import histogram
+from flashq.histogram import Histogram
 from flashq.protocol import routing
 
 log = logging.getLogger("flashq.http.metrics")
 
-#: Histogram bucket upper bounds in milliseconds (push → completed spans ms to minutes).
-LATENCY_BUCKETS_MS: Final = (
-    1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, 30_000, 60_000, 300_000,
-)  # fmt: skip
-#: Jobs whose push time is remembered; the oldest are forgotten beyond this.
-MAX_TRACKED_JOBS: Final = 200_000
-#: Queues with a histogram (label cardinality bound for Prometheus).
-MAX_QUEUES: Final = 1_000
 HISTORY_INTERVAL_S: Final = 5.0
 HISTORY_POINTS: Final = 60
 
@@ -40,75 +32,11 @@ Execute = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 @attrs.define
-class Histogram:
-    """Counts per bucket (not cumulative; the last slot is +Inf), with sum and count."""
-
-    counts: list[int] = attrs.field(factory=lambda: [0] * (len(LATENCY_BUCKETS_MS) + 1))
-    total: float = 0.0
-    count: int = 0
-
-    def observe(self, value_ms: float) -> None:
-        self.counts[bisect.bisect_left(LATENCY_BUCKETS_MS, value_ms)] += 1
-        self.total += value_ms
-        self.count += 1
-
-    def cumulative(self) -> list[int]:
-        out, running = [], 0
-        for n in self.counts:
-            running += n
-            out.append(running)
-        return out
-
-    def quantile(self, q: float) -> float | None:
-        """Upper bound of the bucket holding the q-quantile (None when empty or in +Inf)."""
-        if not self.count:
-            return None
-        rank = q * self.count
-        for bound, seen in zip(LATENCY_BUCKETS_MS, self.cumulative(), strict=False):
-            if seen >= rank:
-                return float(bound)
-        return None
-
-
-@attrs.define
 class MetricsRecorder:
-    pushed_at: dict[int, int] = attrs.field(factory=dict)
-    latency: dict[str, Histogram] = attrs.field(factory=dict)
     history: collections.deque[dict[str, Any]] = attrs.field(
         factory=lambda: collections.deque(maxlen=HISTORY_POINTS)
     )
     _last: tuple[int, int, float] | None = None  # (timestamp, completed, latency sum)
-
-    def on_event(self, event: Mapping[str, Any]) -> None:
-        """Hub listener (synchronous, cheap): feed the latency histograms. Never raises: it
-        runs inside the shard link's reader."""
-        try:
-            self._observe(event)
-        except (TypeError, ValueError):
-            log.warning("malformed event ignored by metrics: %r", event)
-
-    def _observe(self, event: Mapping[str, Any]) -> None:
-        kind = event.get("event_type")
-        job_id = event.get("job_id")
-        if not isinstance(job_id, int):
-            return
-        if kind == "pushed":
-            self.pushed_at[job_id] = int(event.get("timestamp") or 0)
-            if len(self.pushed_at) > MAX_TRACKED_JOBS:
-                del self.pushed_at[next(iter(self.pushed_at))]
-        elif kind == "completed":
-            started = self.pushed_at.pop(job_id, None)
-            queue = event.get("queue")
-            if started is None or not isinstance(queue, str):
-                return
-            hist = self.latency.get(queue)
-            if hist is None:
-                if len(self.latency) >= MAX_QUEUES:
-                    return
-                hist = self.latency[queue] = Histogram()
-            hist.observe(max(0, int(event.get("timestamp") or 0) - started))
-        elif kind == "failed":
-            self.pushed_at.pop(job_id, None)
 
     def sample(self, stats: Mapping[str, Any], metrics: Mapping[str, Any], now_ms: int) -> None:
         """Append one MetricsHistoryPoint from STATS and METRICS replies."""
@@ -147,18 +75,29 @@ class MetricsRecorder:
                 log.debug("metrics sample skipped: %s", stats.get("error") or metrics.get("error"))
             await trio.sleep(interval_s)
 
-    def latency_summary(self) -> dict[str, dict[str, Any]]:
-        """Per queue: count, mean and bucket-bound p50/p95/p99, for the dashboard."""
-        return {
-            queue: {
-                "count": h.count,
-                "avg_ms": round(h.total / h.count, 2) if h.count else 0.0,
-                "p50_ms": h.quantile(0.5),
-                "p95_ms": h.quantile(0.95),
-                "p99_ms": h.quantile(0.99),
-            }
-            for queue, h in self.latency.items()
+
+def latency_by_queue(procs: Sequence[Mapping[str, Any]]) -> dict[str, Histogram]:
+    """The shard processes' per-queue histograms (`_STATS` replies) added up."""
+    return histogram.merge(
+        (str(queue), plain)
+        for proc in procs
+        if proc.get("ok")
+        for queue, plain in proc.get("latency") or ()
+    )
+
+
+def latency_summary(latency: Mapping[str, Histogram]) -> dict[str, dict[str, Any]]:
+    """Per queue: count, mean and bucket-bound p50/p95/p99, for the dashboard."""
+    return {
+        queue: {
+            "count": h.count,
+            "avg_ms": round(h.total / h.count, 2) if h.count else 0.0,
+            "p50_ms": h.quantile(0.5),
+            "p95_ms": h.quantile(0.95),
+            "p99_ms": h.quantile(0.99),
         }
+        for queue, h in latency.items()
+    }
 
 
 def process_summary(

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Final
 
-from flashq.server.http.metrics import LATENCY_BUCKETS_MS, Histogram
+from flashq.histogram import LATENCY_BUCKETS_MS, Histogram
 
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 

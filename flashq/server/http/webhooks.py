@@ -110,6 +110,13 @@ class WebhookService:
     loaded: trio.Event = attrs.field(factory=trio.Event)
     _lock: trio.Lock = attrs.field(factory=trio.Lock)
     _send: trio.MemorySendChannel[Delivery] | None = None
+    #: Told whether any webhook is registered (the acceptor asks for job events only then).
+    on_change: Callable[[bool], None] | None = None
+
+    def _set(self, webhooks: list[Webhook]) -> None:
+        self.webhooks = webhooks
+        if self.on_change is not None:
+            self.on_change(bool(webhooks))
 
     # -- registry --------------------------------------------------------------------------
 
@@ -120,7 +127,7 @@ class WebhookService:
             reply = await self.execute({"cmd": "KVGET", "key": STORE_KEY})
             if reply.get("ok"):
                 value = reply.get("value")
-                self.webhooks = [w for w in value or [] if isinstance(w, dict)]
+                self._set([w for w in value or [] if isinstance(w, dict)])
                 self.loaded.set()
                 log.info("%d webhooks loaded", len(self.webhooks))
                 return
@@ -137,7 +144,7 @@ class WebhookService:
     async def _store(self, webhooks: list[Webhook]) -> str | None:
         reply = await self.execute({"cmd": "KVSET", "key": STORE_KEY, "value": webhooks})
         if reply.get("ok"):
-            self.webhooks = webhooks
+            self._set(webhooks)
             return None
         return str(reply.get("error"))
 
