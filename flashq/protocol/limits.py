@@ -141,3 +141,13 @@ def validate_job_data(data: Any) -> str | None:
     if size > MAX_JOB_DATA_BYTES:
         return f"Job data too large (~{size} bytes, max {MAX_JOB_DATA_BYTES} bytes)"
     return None
+
+
+def all_job_data_fit(datas: list[Any]) -> bool:
+    """True when every payload of a batch surely passes `validate_job_data`: one orjson call
+    for the whole batch instead of one per job. False means "check each one", not "too large".
+    """
+    try:
+        return len(orjson.dumps(datas)) * _ESTIMATE_MAX_RATIO <= MAX_JOB_DATA_BYTES
+    except orjson.JSONEncodeError:
+        return False

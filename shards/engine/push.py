@@ -11,12 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 import msgpack
 
-from flashq.protocol.limits import validate_job_data, validate_queue_name
+from flashq.protocol.limits import all_job_data_fit, validate_job_data, validate_queue_name
 
 from .job import PARENT, Job
+from .job_codec import plain_record_packer
 from .lifecycle import wait_for_deps
 from .pqueue import delayed_entry, ready_entry
 from .state import Handler, Reply, err
+
+_packer = msgpack.Packer(use_bin_type=True)
 
 if TYPE_CHECKING:
     from .queue import QueueState
@@ -125,6 +128,56 @@ def create_plain_job(
     return job_id
 
 
+def push_plain_batch(
+    st: ShardState, q: QueueState, datas: list[Any], now: int, publish: bool
+) -> list[int]:
+    """`create_plain_job` for a whole PUSHB whose elements are all `{"data": …}`: one size
+    check for the batch, and each job's short storage record packed here from its payload
+    (a later change in the same commit replaces it: `take_changes` packs dirty jobs last)."""
+    if not all_job_data_fit(datas):
+        results = [create_plain_job(st, q, data, now, publish) for data in datas]
+        return [job_id for job_id in results if isinstance(job_id, int)]
+    head, tail = plain_record_packer(q.name, now)
+    pack = _packer.pack
+    changes = st.changes
+    jobs = st.jobs
+    qjobs = q.jobs
+    ready = q.ready
+    name = q.name
+    nshards = st.nshards
+    shard = st.shard
+    seq = st.seq
+    ids: list[int] = []
+    for data in datas:
+        seq += 1
+        job_id = seq * nshards + shard
+        job = Job.plain(job_id, name, now, data)
+        jobs[job_id] = qjobs[job_id] = job
+        changes[f"j:{job_id}"] = head + pack(data) + tail
+        ready.push(job, ready_entry(job))
+        ids.append(job_id)
+    st.seq = seq
+    st.total_pushed += len(ids)
+    st.meta_dirty = True
+    q.listed = True
+    q.n_waiting += len(ids)
+    if q.live_waiters:
+        st.wake.add(q)
+    if publish and st.publishing:
+        st.events.extend(pushed_event(name, i, now, d) for i, d in zip(ids, datas, strict=True))
+    return ids
+
+
+def pushed_event(queue: str, job_id: int, now: int, data: Any) -> dict[str, Any]:
+    return {
+        "event_type": "pushed",
+        "queue": queue,
+        "job_id": job_id,
+        "timestamp": now,
+        "data": data,
+    }
+
+
 def admit(st: ShardState, q: QueueState, job: Job) -> None:
     """Index a new job in its shard and queue and mark it for the next commit."""
     job_id = job.id
@@ -146,9 +199,7 @@ def enqueue_new(st: ShardState, q: QueueState, job: Job, now: int, publish: bool
         if q.live_waiters:
             st.wake.add(q)
     if publish and st.publishing:
-        event = {"event_type": "pushed", "queue": q.name, "job_id": job.id, "timestamp": now}
-        event["data"] = job.data
-        st.events.append(event)
+        st.events.append(pushed_event(q.name, job.id, now, job.data))
 
 
 def cmd_push(
@@ -175,6 +226,11 @@ def cmd_pushb(
     if isinstance(q, str):
         return {"ok": True, "ids": ids}
     publish = st.config.pushb_events
+    if all((len(fields) == 1 and "data" in fields) or not fields for fields in jobs):
+        return {
+            "ok": True,
+            "ids": push_plain_batch(st, q, [f.get("data") for f in jobs], now, publish),
+        }
     for fields in jobs:
         if (len(fields) == 1 and "data" in fields) or not fields:
             result = create_plain_job(st, q, fields.get("data"), now, publish)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgpack
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from shards.engine.job import ACTIVE, COMPLETED, DEPS, FAILED, PARENT, WAITING, Job
-from shards.engine.job_codec import pack_job, unpack_job
+from shards.engine.job_codec import pack_job, plain_record_packer, unpack_job
 
 FIELDS = [s for s in Job.__slots__ if s not in ("heap", "entry")]
 
@@ -76,3 +77,13 @@ def test_every_field_round_trips(
 def test_unknown_record_version_is_refused() -> None:
     with pytest.raises(ValueError, match="unknown format"):
         unpack_job(32, b"\x92\x63\x00")
+
+
+@given(data=json_values, queue=st.text(min_size=1, max_size=8), now=st.integers(0, 2**45))
+def test_plain_record_is_the_plain_job(data: Any, queue: str, now: int) -> None:
+    """The short record PUSHB writes for `{"data": …}` jobs reads back as `Job.plain`."""
+    head, tail = plain_record_packer(queue, now)
+    record = head + msgpack.packb(data, use_bin_type=True) + tail
+    again, expected = unpack_job(64, record), Job.plain(64, queue, now, data)
+    assert [getattr(again, n) for n in FIELDS] == [getattr(expected, n) for n in FIELDS]
+    assert pack_job(again) == pack_job(expected)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.engine.helpers import T0, Harness
+from tests.engine.helpers import T0, Harness, cmd
 
 
 def test_push_allocates_ids_carrying_the_shard() -> None:
@@ -176,3 +176,23 @@ def test_ids_are_not_reused_after_restart(h: Harness) -> None:
     h("CANCEL", id=first)
     again = h.reloaded()
     assert again.push() == first + 32
+
+
+def test_plain_batch_skips_only_the_oversized_job_and_survives_restart(h: Harness) -> None:
+    """A PUSHB of `{"data": …}` only (the batch fast path): an oversized payload is still
+    refused alone, and the short records reload as the same jobs, in the same order."""
+    big = "x" * 10_485_760
+    ids = h("PUSHB", queue="q", jobs=[{"data": 1}, {"data": big}, {}, {"data": [3]}])["ids"]
+    assert len(ids) == 3
+    h.advance(5)
+    assert h("PUSHB", queue="q", jobs=[{"data": {"n": 4}}])["ids"][0] > ids[-1]
+    before = h("GETJOBS", queue="q", state="waiting")["jobs"]
+    again = h.reloaded()
+    assert again("GETJOBS", queue="q", state="waiting")["jobs"] == before
+    assert [again.pull()["data"] for _ in range(4)] == [1, None, [3], {"n": 4}]  # type: ignore[index]
+    # A plain job changed in the same commit as its push is stored with the change.
+    reply = h.engine.execute(cmd("PUSHB", queue="q", jobs=[{"data": 5}]), h.now)
+    job_id = reply["ids"][0]  # type: ignore[index]
+    h.engine.execute(cmd("CHANGEPRIORITY", id=job_id, priority=9), h.now)
+    h.drain()
+    assert h.reloaded()("GETJOB", id=job_id)["job"]["priority"] == 9
