@@ -54,10 +54,25 @@ class Slots:
         """Set when the slots are being cancelled: threads take no more jobs."""
 
     def submit(self, jobs: list[Job]) -> None:
-        """Queue `jobs` for the slots; the caller keeps `busy` within the concurrency."""
+        """Queue `jobs` for the slots; the caller bounds `busy` (concurrency + prefetch):
+        however many wait, no more than one job per slot runs at once."""
         self._ready.extend(jobs)
         self.busy += len(jobs)
         self.wake()
+
+    @property
+    def waiting(self) -> int:
+        """Jobs handed over that no slot has taken yet (prefetched, not started)."""
+        return len(self._ready)
+
+    def withdraw(self) -> list[Job]:
+        """Take back every job not started yet (the worker is stopping: they go back to
+        their queue). One pop at a time: threads may be taking jobs meanwhile."""
+        jobs: list[Job] = []
+        while (job := self.take_nowait()) is not None:
+            jobs.append(job)
+        self.busy -= len(jobs)
+        return jobs
 
     def take_nowait(self) -> Job | None:
         """The next waiting job, or None (safe from worker threads: one atomic pop)."""

@@ -257,9 +257,14 @@ class WorkerOptions:
     """How a worker pulls and runs jobs.
 
     Attributes:
-        concurrency: most jobs handled at once (pulls never take more than the free slots).
-            A slot is free once its handler returns, while the ack is on its way: the
-            worker holds at most twice this many jobs, counting those awaiting their ack.
+        concurrency: most jobs handled at once. A slot is free once its handler returns,
+            while the ack is on its way.
+        prefetch: how many jobs the worker may hold beyond `concurrency`, pulled but not
+            handed to a handler yet, so that a handler that returns finds its next job
+            without a round trip. None: 4 x `concurrency`, like Celery's default prefetch
+            multiplier; 0: pull only for free slots. Counting the jobs whose ack is on its
+            way, the worker holds at most 2 x (`concurrency` + `prefetch`) jobs; the ones
+            not started yet are handed back to the queue when it stops.
         batch_size: most jobs per PULLB.
         pull_timeout_ms: how long one PULLB may wait on the server for a job.
         shutdown_timeout_s: on stop, how long jobs in flight may take to finish.
@@ -273,6 +278,9 @@ class WorkerOptions:
     """
 
     concurrency: int = attrs.field(default=10, validator=attrs.validators.ge(1))
+    prefetch: int | None = attrs.field(
+        default=None, validator=attrs.validators.optional(attrs.validators.ge(0))
+    )
     batch_size: int = attrs.field(default=100, validator=attrs.validators.ge(1))
     pull_timeout_ms: int = 1000
     shutdown_timeout_s: float = 30.0
@@ -304,6 +312,7 @@ class WorkerOptions:
 
 class WorkerOpts(TypedDict, total=False):
     concurrency: int
+    prefetch: int | None
     batch_size: int
     pull_timeout_ms: int
     shutdown_timeout_s: float

@@ -1,10 +1,12 @@
 """`Worker`: pull jobs in batches, run a handler on each with a concurrency limit, report back.
 
 The worker runs under Trio or asyncio (`await worker.serve()`), or blocking
-(`worker.run()`). It survives server restarts: a failed pull is reported to `error`
-listeners and retried with backoff while the client reconnects. Shutdown is graceful: stop
-pulling, let jobs in flight finish until `shutdown_timeout_s`, then cancel the rest and
-hand them back to the queue.
+(`worker.run()`). It prefetches: besides the jobs its handlers run, it holds up to
+`prefetch` more, pulled ahead so that a handler that returns finds its next job without a
+round trip. It survives server restarts: a failed pull is reported to `error` listeners and
+retried with backoff while the client reconnects. Shutdown is graceful: stop pulling, hand
+the jobs not started back to the queue, let jobs in flight finish until
+`shutdown_timeout_s`, then cancel the rest and hand them back too.
 """
 
 from __future__ import annotations
@@ -38,10 +40,15 @@ Handler = Callable[[Job], Any]
 
 _ERROR_BACKOFF_S: Final = (0.05, 2.0)
 
-_HELD_PER_SLOT: Final = 2
-"""Jobs a worker may hold per unit of concurrency: a slot is free once its handler returns,
-while the job's outcome is still on its way; this bounds how far reporting (the server's
-answers, slow `completed` listeners) may lag behind handling before pulls wait for it."""
+_PREFETCH_PER_SLOT: Final = 4
+"""`prefetch=None`: this many jobs per unit of concurrency, as Celery's default multiplier."""
+
+_HELD_PER_WINDOW: Final = 2
+"""Jobs a worker may hold, counting those whose outcome is still on its way, per job of its
+window (`concurrency` + `prefetch`): a slot is free once its handler returns, while the
+outcome travels; this bounds how far reporting (the server's answers, slow `completed`
+listeners) may lag behind handling before pulls wait for it. Twice the window lets a full
+pull go out while the acks of the previous one are out, in the same write."""
 
 
 class Worker:
@@ -91,7 +98,6 @@ class Worker:
         self._pulls_out = 0
         self._runner: JobRunner | None = None
         self._reporter: Reporter | None = None
-        self._jobs: TaskGroup | None = None
         self._stop_requested = False
         self._force = False
         self._stop_event: Event | None = None
@@ -110,7 +116,7 @@ class Worker:
 
     @property
     def processing(self) -> int:
-        """Jobs being handled now (pulled, outcome not yet acknowledged by the server)."""
+        """Jobs held now (pulled, prefetched ones included; outcome not yet acknowledged)."""
         return len(self._active)
 
     @property
@@ -126,8 +132,9 @@ class Worker:
     def request_stop(self, *, force: bool = False) -> None:
         """Ask a running worker to stop (call from its event loop thread); returns at once.
 
-        Graceful: no more pulls, jobs in flight get `shutdown_timeout_s` to finish.
-        `force=True` cancels them right away (they are handed back to the queue).
+        Graceful: no more pulls, prefetched jobs not started yet are handed back to the
+        queue, jobs in flight get `shutdown_timeout_s` to finish. `force=True` cancels
+        them right away (they are handed back to the queue too).
         """
         self._stop_requested = True
         self._force = self._force or force
@@ -238,7 +245,6 @@ class Worker:
         stop = self._stop_event
         assert stop is not None
         async with rt.open_task_group() as jobs:
-            self._jobs = jobs
             slot = functools.partial(slots.serve_slot, runner.run, eager=not runner.in_threads)
             for _ in range(self.options.concurrency):
                 jobs.start_soon(slot)
@@ -250,14 +256,23 @@ class Worker:
             if task_status is not None:
                 task_status.started()
             await stop.wait()
+            # Prefetched jobs no handler has started go back to their queue now, for other
+            # workers to take, rather than run as the stop deadline runs out (a forced stop
+            # hands them back with the jobs it cancels).
+            unstarted = [job.id for job in slots.withdraw()]
+            for job_id in unstarted:
+                self._active.pop(job_id, None)
             self.state = "stopping"
             await self.events.emit("stopping")
+            if unstarted and not self._force:
+                await self._requeue(api, unstarted, started=False)
+                unstarted = []
             self._idle_event = rt.event()
             if self._is_idle() or self._force:
                 self._idle_event.set()
             finished = await rt.wait_event(self._idle_event, self.options.shutdown_timeout_s)
             leftover = [] if finished and not self._force else list(self._active)
-            self._jobs = None
+            leftover += unstarted
             slots.closed = True
             jobs.cancel()  # last: under Trio this also cancels the rest of the block
         return leftover
@@ -266,10 +281,16 @@ class Worker:
         logger.info("signal %d: %s", signum, "stopping now" if self._stop_requested else "stopping")
         self.request_stop(force=self._stop_requested)
 
-    async def _requeue(self, api: WorkerBinding, job_ids: list[int]) -> None:
+    async def _requeue(
+        self, api: WorkerBinding, job_ids: list[int], *, started: bool = True
+    ) -> None:
         """Hand jobs we will not finish back to their queue at once (attempts unchanged),
-        instead of leaving them active until they stall."""
-        logger.warning("returning %d unfinished jobs to their queues", len(job_ids))
+        instead of leaving them active until they stall. Handing back jobs never started
+        is routine on a stop, not worth a warning."""
+        if started:
+            logger.warning("returning %d unfinished jobs to their queues", len(job_ids))
+        else:
+            logger.info("returning %d jobs not started to their queues", len(job_ids))
         requeue = [{"cmd": "MOVETODELAYED", "id": i, "delay": 0} for i in job_ids]
         try:
             await api._request_many(requeue)
@@ -279,15 +300,21 @@ class Worker:
     def _is_idle(self) -> bool:
         return not self._active and self._reserved == 0
 
-    def _free_slots(self, slots: Slots) -> int:
-        """How many jobs the next pull may take: free slots, within the held-jobs bound."""
-        concurrency = self.options.concurrency
-        free = min(concurrency - slots.busy, _HELD_PER_SLOT * concurrency - len(self._active))
+    def _window(self) -> int:
+        """Most jobs held before their handler returns: `concurrency` + `prefetch`."""
+        opts = self.options
+        prefetch = _PREFETCH_PER_SLOT * opts.concurrency if opts.prefetch is None else opts.prefetch
+        return opts.concurrency + prefetch
+
+    def _room(self, slots: Slots, window: int) -> int:
+        """How many jobs the next pull may take: room in the window, within the held-jobs
+        bound (with `prefetch=0`, the free slots)."""
+        free = min(window - slots.busy, _HELD_PER_WINDOW * window - len(self._active))
         return free - self._reserved
 
     def _share(self, free: int) -> int:
-        """This puller's part of the free slots: shared among the pullers without a pull out,
-        so that with several queues none takes every slot while the others wait."""
+        """This puller's part of the room: shared among the pullers without a pull out,
+        so that with several queues none takes it all while the others wait."""
         waiting = len(self.queues) - self._pulls_out  # this one included
         return min(self.options.batch_size, -(-free // waiting))
 
@@ -313,15 +340,26 @@ class Worker:
         opts = self.options
         delays = backoff_delays(*_ERROR_BACKOFF_S)
         probe = False
-        full = min(opts.batch_size, opts.concurrency)
+        window = self._window()
+        prefetch = window - opts.concurrency
+        full = min(opts.batch_size, window)
         held_for: int | None = None
         while not self._stop_requested:
-            free = self._free_slots(slots)
-            if 0 < free < full and reporter.sending:
-                # As Nagle's algorithm holds a small segment while data is unacknowledged,
-                # a pull smaller than it could be waits for the acks that are out, for one
-                # batch of them at most: meanwhile more handlers return and the pull grows,
-                # instead of the slots settling into small batches, one round trip each.
+            free = self._room(slots, window)
+            if 0 < free < full and prefetch:
+                # A pull smaller than it could be waits while the jobs prefetched and not
+                # started yet are at least half of `prefetch`: the handlers have work for
+                # a while, and the room grows meanwhile. Below that it goes out at once, so
+                # the next jobs arrive before the slots run dry; the pulls stay large (at
+                # least about half of `prefetch`), one round trip per many jobs.
+                if 2 * slots.waiting >= prefetch:
+                    free = 0
+            elif 0 < free < full and reporter.sending:
+                # Without prefetch no job waits for a slot, so as Nagle's algorithm holds a
+                # small segment while data is unacknowledged, a pull smaller than it could
+                # be waits for the acks that are out, for one batch of them at most:
+                # meanwhile more handlers return and the pull grows, instead of the slots
+                # settling into small batches, one round trip each.
                 if held_for is None:
                     held_for = reporter.answered
                 if reporter.answered == held_for:
@@ -338,6 +376,11 @@ class Worker:
             self._pulls_out += 1
             try:
                 batch = await api.pull_batch(queue, count, opts.pull_timeout_ms)
+                if batch and self._stop_requested:
+                    # Pulled as the worker stops: never started, so handed back at once,
+                    # while this pull still counts as out (the stop waits for it).
+                    await self._requeue(api, [job.id for job in batch], started=False)
+                    batch = []
             except FlashQError as exc:
                 logger.warning("pull from %r failed: %s", queue, exc)
                 await self.events.emit("error", exc)
@@ -352,10 +395,6 @@ class Worker:
             # An empty queue then asks for one job at a time, so that its blocking pull
             # holds one slot, not all that other queues could use.
             probe = not batch and len(self.queues) > 1
-            if self._jobs is None:  # forced stop while this pull was out
-                if batch:
-                    await self._requeue(api, [job.id for job in batch])
-                return
             if batch:
                 now = rt.current_time()
                 active = self._active

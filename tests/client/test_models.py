@@ -147,6 +147,14 @@ def test_worker_options_accept_upstream_names():
         WorkerOptions.from_mapping({"concurency": 3})
 
 
+def test_worker_prefetch_is_a_count_or_none_for_the_default():
+    assert WorkerOptions().prefetch is None
+    assert WorkerOptions.from_mapping({"prefetch": 0}).prefetch == 0
+    assert WorkerOptions.from_mapping({"prefetch": None}).prefetch is None
+    with pytest.raises(ValueError, match="prefetch"):
+        WorkerOptions.from_mapping({"prefetch": -1})
+
+
 def test_push_options_send_only_what_is_set_and_keywords_win():
     assert PushOptions().to_wire() == {}
     opts = PushOptions(priority=1, tags=("a",), job_id="k", max_attempts=3)

@@ -42,13 +42,13 @@ async def test_a_slot_frees_when_its_handler_returns_within_the_held_jobs_bound(
     async def handler(job: Job) -> None:
         handled.append((trio.current_time(), job.id))
 
-    worker = Worker("q", handler, client=api, concurrency=2)
+    worker = Worker("q", handler, client=api, concurrency=2, prefetch=0)
     async with trio.open_nursery() as nursery:
         await nursery.start(worker.serve)
         await trio.sleep(4.9)
         # Given acks that take 5 s, when handlers return at once: their slots are free
         # before the ack is answered, so a second pull goes out at t=0, up to the bound
-        # of 2 x concurrency jobs held, and nothing counts as processed yet.
+        # of 2 x concurrency jobs held (no prefetch), and nothing counts as processed yet.
         assert [i for _, i in handled] == [1, 2, 3, 4]
         assert all(t == 0 for t, _ in handled)
         assert worker.processing == 4
@@ -84,6 +84,36 @@ async def test_small_pulls_wait_for_the_acks_out_but_never_idle_a_slot_long(auto
     assert max(ended) < sum(durations) / 10 + 0.15
 
 
+class SlowPullApi(MemoryApi):
+    """PULLB is answered only half a second after it arrives (a long round trip)."""
+
+    async def _cmd_pullb(self, f: dict[str, Any]) -> dict[str, Any]:
+        await trio.sleep(0.5)
+        return await super()._cmd_pullb(f)
+
+
+@pytest.mark.parametrize(("prefetch", "end"), [(0, 15), (4, 10.5)])
+async def test_prefetch_hides_the_pull_round_trip(autojump_clock, prefetch: int, end: float):
+    api = SlowPullApi()
+    for i in range(20):
+        api.add(i)
+    ended: list[float] = []
+
+    async def handler(job: Job) -> None:
+        await trio.sleep(1)
+        ended.append(trio.current_time())
+
+    worker = Worker("q", handler, client=api, concurrency=2, prefetch=prefetch)
+    await serve_until(worker, lambda: len(api.completed) == 20)
+    # 20 one-second jobs, 2 at a time. Without prefetch, each pair waits for its pull:
+    # 10 rounds of 1.5 s. With it, the next jobs are pulled while the last prefetched ones
+    # run: only the first pull is waited for. Once the first pull (2 + 4) is started, the
+    # pulls wait until fewer than half of `prefetch` wait for a slot, then refill it.
+    assert max(ended) == end
+    if prefetch:
+        assert [f["count"] for f in api.sent("PULLB")][:4] == [6, 4, 4, 4]
+
+
 async def test_the_acks_of_a_batch_go_in_one_ackb(autojump_clock):
     api = MemoryApi()
     for i in range(30):
@@ -92,10 +122,10 @@ async def test_the_acks_of_a_batch_go_in_one_ackb(autojump_clock):
     async def handler(job: Job) -> None:
         pass
 
-    worker = Worker("q", handler, client=api, concurrency=10)
+    worker = Worker("q", handler, client=api, concurrency=10, prefetch=0)
     await serve_until(worker, lambda: len(api.completed) == 30)
-    # Three pulls of 10; the acks of a batch (or of two, when the second was handled
-    # while the first ACKB was out) share one ACKB.
+    # Without prefetch, three pulls of 10; the acks of a batch (or of two, when the second
+    # was handled while the first ACKB was out) share one ACKB.
     assert [f["count"] for f in api.sent("PULLB")][:3] == [10, 10, 10]
     sizes = [len(f["ids"]) for f in api.sent("ACKB")]
     assert sum(sizes) == 30
@@ -139,10 +169,11 @@ async def test_an_empty_queue_holds_one_slot_while_another_queue_works(autojump_
         await trio.sleep(1)
         running -= 1
 
-    worker = Worker(["busy", "empty"], handler, client=api, concurrency=4)
+    worker = Worker(["busy", "empty"], handler, client=api, concurrency=4, prefetch=0)
     await serve_until(worker, lambda: len(api.completed) == 12)
-    # Each queue first asks for its share (2 of 4); once "empty" came back empty it asks
-    # for one job at a time, so its blocking pull holds one slot and "busy" gets three.
+    # Without prefetch, each queue first asks for its share (2 of 4); once "empty" came back
+    # empty it asks for one job at a time, so its blocking pull holds one slot and "busy"
+    # gets three.
     empty_pulls = [f["count"] for f in api.sent("PULLB") if f["queue"] == "empty"]
     assert empty_pulls[0] == 2
     assert set(empty_pulls[1:]) == {1}
