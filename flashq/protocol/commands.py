@@ -94,6 +94,10 @@ _JOB_OPTIONS: Final = (
 )
 
 JOB_INPUT: Final = Schema(None, (Field("data", ANY, None), *_JOB_OPTIONS))
+JOB_OPTION_DEFAULTS: Final[dict[str, Any]] = {
+    f.name: [] if f.default is EMPTY_LIST else f.default for f in _JOB_OPTIONS
+}
+"""What `normalize` puts in a PUSH for each option the client did not send."""
 """A PUSHB element: every PUSH field but `queue`; `data` optional here (§2.2)."""
 FLOW_CHILD: Final = Schema(
     None,

@@ -8,7 +8,7 @@ still reads the old way (records outlive the code that wrote them).
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 import msgpack
 
@@ -28,6 +28,11 @@ def plain_record_packer(queue: str, now: int) -> tuple[bytes, bytes]:
     """The constant parts of plain records of `queue` pushed at `now`: a record is
     ``head + packb(data) + tail`` (one msgpack array), so a batch packs only its payloads."""
     return b"\x94" + _pack(PLAIN_VERSION) + _pack(queue), _pack(now)
+
+
+def pack_plain(queue: str, now: int, data: Any) -> bytes:
+    """The short record of one job just made by `Job.plain(…, queue, now, data)`."""
+    return _pack([PLAIN_VERSION, queue, data, now])
 
 
 def pack_job(job: Job) -> bytes:

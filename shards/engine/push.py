@@ -6,20 +6,25 @@ checks (payload size, debounce, custom id, unique key) and the same bookkeeping.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Hashable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import msgpack
 
+from flashq.protocol.commands import JOB_OPTION_DEFAULTS
 from flashq.protocol.limits import all_job_data_fit, validate_job_data, validate_queue_name
 
 from .job import PARENT, Job
-from .job_codec import plain_record_packer
+from .job_codec import pack_plain, plain_record_packer
 from .lifecycle import wait_for_deps
 from .pqueue import delayed_entry, ready_entry
 from .state import Handler, Reply, err
 
 _packer = msgpack.Packer(use_bin_type=True)
+#: A PUSH whose options all hold what `normalize` filled in is a plain job (one C call).
+_options = operator.itemgetter(*JOB_OPTION_DEFAULTS)
+_DEFAULT_OPTIONS = tuple(JOB_OPTION_DEFAULTS.values())
 
 if TYPE_CHECKING:
     from .queue import QueueState
@@ -123,7 +128,7 @@ def create_plain_job(
     st.seq += 1
     job_id = st.seq * st.nshards + st.shard
     job = Job.plain(job_id, q.name, now, data)
-    admit(st, q, job)
+    admit(st, q, job, pack_plain(q.name, now, data))
     enqueue_new(st, q, job, now, publish)
     return job_id
 
@@ -178,13 +183,17 @@ def pushed_event(queue: str, job_id: int, now: int, data: Any) -> dict[str, Any]
     }
 
 
-def admit(st: ShardState, q: QueueState, job: Job) -> None:
-    """Index a new job in its shard and queue and mark it for the next commit."""
+def admit(st: ShardState, q: QueueState, job: Job, record: bytes | None = None) -> None:
+    """Index a new job in its shard and queue and mark it for the next commit (with its
+    `record` when the caller packed it, else packed in full at the commit)."""
     job_id = job.id
     st.jobs[job_id] = job
     q.jobs[job_id] = job
     q.listed = True
-    st.dirty.add(job_id)
+    if record is None:
+        st.dirty.add(job_id)
+    else:
+        st.changes[f"j:{job_id}"] = record
     st.total_pushed += 1
     st.meta_dirty = True
 
@@ -208,7 +217,10 @@ def cmd_push(
     q = checked_queue(st, cmd["queue"])
     if isinstance(q, str):
         return err(q)
-    result = create_job(st, q, cmd, now, publish=True)
+    if _options(cmd) == _DEFAULT_OPTIONS:
+        result = create_plain_job(st, q, cmd["data"], now, publish=True)
+    else:
+        result = create_job(st, q, cmd, now, publish=True)
     if isinstance(result, str):
         return err(result)
     return {"ok": True, "id": result}
