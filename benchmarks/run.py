@@ -137,7 +137,7 @@ class Runner:
         record: dict[str, Any] = {"round": round_no, "system": system.key, "scenario": scenario}
         profile = (
             self.profile_dir is not None
-            and system.key == "flashq"
+            and system.key in ("flashq", "flashq-raw")
             and scenario in PROFILED_SCENARIOS
             and round_no == 0
         )
@@ -186,9 +186,15 @@ class Runner:
 
         reader = threading.Thread(target=watch_stderr, daemon=True)
         reader.start()
+        # Not communicate(): it would read stderr too, racing the watcher for the marker.
+        deadline = threading.Timer(self.config["run_timeout_s"], proc.kill)
+        deadline.start()
         try:
-            stdout, _ = proc.communicate(timeout=self.config["run_timeout_s"])
+            assert proc.stdout is not None
+            stdout = proc.stdout.read()
+            proc.wait()
         finally:
+            deadline.cancel()
             if proc.poll() is None:
                 proc.kill()
             reader.join(5)
