@@ -174,6 +174,31 @@ def split_error(cmd: Mapping[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+def single_process_of_ids(obj: Mapping[str, Any], nprocs: int) -> int | None:
+    """The one process owning every job id of an ACKB/GETJOBSBATCH request, if there is one.
+
+    A worker's batch comes from one queue, so its ids usually live in one process: that
+    process can then answer the request whole (it splits by shard itself), with no
+    scatter, merge or re-encoding in the acceptor. None (use the general path, which also
+    reports errors) unless `ids` is a non-empty list of valid ids in a single process.
+    """
+    if obj.get("cmd") not in ("ACKB", "GETJOBSBATCH"):
+        return None
+    ids = obj.get("ids")
+    if type(ids) is not list or not ids:
+        return None
+    proc = -1
+    for job_id in ids:
+        if type(job_id) is not int or not 0 <= job_id < 1 << 64:
+            return None
+        p = job_id % NSHARDS % nprocs
+        if p != proc:
+            if proc != -1:
+                return None
+            proc = p
+    return proc
+
+
 def split_command(
     cmd: Mapping[str, Any], group: Callable[[int], int] | None = None
 ) -> dict[int, dict[str, Any]]:

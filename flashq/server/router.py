@@ -70,6 +70,11 @@ class Router:
         if name in routing.SCATTER or name in routing.SPLIT or name == "GETJOBS":
             if name == "ACKB" and isinstance(obj.get("ids"), list):
                 self.workers.processed(conn.worker_id, len(obj["ids"]))
+            proc = routing.single_process_of_ids(obj, self.nprocs)
+            if proc is not None:
+                deliver = conn.slot(req_id)
+                self.links[proc].send(conn.mode, req_id, conn.id, link.ALL_SHARDS, obj, deliver)
+                return
             self.scatter_now(conn, obj, req_id)
         else:
             self.reject(conn, obj, req_id)

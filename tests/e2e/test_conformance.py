@@ -822,6 +822,27 @@ def test_ackb_across_shard_processes(wire: Wire) -> None:
     assert wire.ok("ACKB", ids=ids) == {"ok": True, "ids": [0], "count": 0}
 
 
+def test_ackb_and_getjobsbatch_within_one_shard_process(wire: Wire) -> None:
+    """A worker's batch (one queue, so one process) is answered by that process whole: the
+    same replies as the scattered path, shards of the process split inside it."""
+    qa = queue_on(1, "one-a")
+    qb = next(
+        q
+        for q in (f"one-b-{i}" for i in itertools.count())
+        if process_of_queue(q) == 1 and shard_of_queue(q) != shard_of_queue(qa)
+    )
+    ids = [wire.push(qa, 1), wire.push(qb, 2), wire.push(qa, 3)]
+    assert {process_of_id(i) for i in ids} == {1}
+    assert len({i % 32 for i in ids}) == 2  # two shards of that process
+    batch = wire.ok("GETJOBSBATCH", ids=[ids[2], 999_999_998, ids[0]])["jobs"]
+    assert [(j["id"], j["state"]) for j in batch] == [(ids[2], "waiting"), (ids[0], "waiting")]
+    for q in (qa, qb, qa):
+        wire.pull(q)
+    assert wire.ok("ACKB", ids=[*ids, ids[0]]) == {"ok": True, "ids": [3], "count": 3}
+    assert [wire.state(i) for i in ids] == ["completed"] * 3
+    assert wire.error("ACKB", ids=[ids[0], -1]).startswith("Invalid")
+
+
 def test_fail_retry_keeps_place(wire: Wire) -> None:
     queue = queue_on(0, "fail")
     job_id = wire.push(queue, 1)
