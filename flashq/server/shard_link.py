@@ -152,7 +152,13 @@ class ShardLink:
     async def _read_loop(self, stream: trio.SocketStream) -> None:
         decoder = link.LinkDecoder()
         while True:
-            data = await stream.receive_some(1 << 18)
+            try:
+                data = await stream.receive_some(1 << 18)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                # A killed process resets the socket when it dies with our bytes unread:
+                # the same as EOF. (Raised here it would leave the nursery wrapped in an
+                # exception group that `run` does not catch, and take the acceptor down.)
+                return
             if not data:
                 return
             for link_id, payload in decoder.feed(data):
