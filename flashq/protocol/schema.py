@@ -192,11 +192,17 @@ def maps_of(
         if max_items is not None and len(value) > max_items:
             return list(value)
         build = schema.build_sparse if sparse else schema.build
+        # An element whose one key takes any value is its own sparse form (no required field
+        # can be missing then): `{"data": …}`, nearly every PUSHB element.
+        unchecked = schema.unchecked if sparse and not schema._required else frozenset()
         out: list[Any] = []
         append = out.append
         for index, element in enumerate(value):
             if type(element) is not dict and not isinstance(element, Mapping):
                 raise invalid(f"{key}[{index}]", element, expected)
+            if len(element) == 1 and type(element) is dict and next(iter(element)) in unchecked:
+                append(element)
+                continue
             try:
                 append(build(element))
             except ProtocolError as exc:
@@ -225,7 +231,7 @@ class Field:
 class Schema:
     """A compiled command (or nested object) schema; `build` normalizes one request object."""
 
-    __slots__ = ("_fresh", "_lookup", "_required", "_template", "cmd", "fields")
+    __slots__ = ("_fresh", "_lookup", "_required", "_template", "cmd", "fields", "unchecked")
 
     def __init__(self, cmd: str | None, fields: Iterable[Field]) -> None:
         self.cmd = cmd
@@ -246,6 +252,8 @@ class Schema:
         self._lookup = lookup
         self._required = tuple(f.name for f in self.fields if f.default is REQUIRED)
         self._fresh = tuple(f.name for f in self.fields if f.default is EMPTY_LIST)
+        #: Canonical names taking any value: `build_sparse` copies them as they are.
+        self.unchecked = frozenset(f.name for f in self.fields if f.check is None)
 
     @property
     def field_names(self) -> Sequence[str]:

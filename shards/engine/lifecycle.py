@@ -89,9 +89,22 @@ def complete(st: ShardState, job: Job, now: int, result: Any) -> None:
     keep = job.keep_completed_count
     if keep > 0:
         while len(q.completed) > keep:
-            forget(st, next(iter(q.completed.values())), None)
+            evict_completed(st, next(iter(q.completed.values())))
     if len(st.completed) > st.config.max_completed:
-        forget(st, next(iter(st.completed.values())), None)
+        evict_completed(st, next(iter(st.completed.values())))
+
+
+def evict_completed(st: ShardState, job: Job) -> None:
+    """`forget` for a completed job that retention drops (once per completion at steady
+    state): its unique key and custom id already went when it completed."""
+    job_id = job.id
+    del st.completed[job_id]
+    st.queues[job.queue].completed.pop(job_id, None)
+    del st.jobs[job_id]
+    if job_id in st.logs:
+        st.drop_logs(job_id)
+    st.dirty.add(job_id)
+    job.state = UNKNOWN
 
 
 def to_dlq(st: ShardState, job: Job, now: int, error: str | None, *, publish: bool) -> None:
