@@ -11,6 +11,8 @@ accumulating, so batches grow with load.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import gc
 import logging
 import os
@@ -360,6 +362,20 @@ def tune_gc() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(100_000, 50, 1000)
+    release_free_memory()
+
+
+def release_free_memory() -> None:
+    """Give the C heap's free pages back to the OS (glibc's malloc_trim; a no-op elsewhere).
+
+    Loading a million jobs goes through transient records and outgrown dict tables; freed,
+    they stay in the process's heap (~10% of its RSS) unless trimmed once the load is done.
+    """
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc.malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _mode_name(mode: int) -> Literal["json", "msgpack"]:

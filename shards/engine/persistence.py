@@ -23,7 +23,7 @@ from __future__ import annotations
 import gc
 import logging
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgpack
 
@@ -76,10 +76,13 @@ def load(st: ShardState, records: Mapping[str, bytes], now: int) -> None:
     try:
         loaded: list[Job] = []
         kv_records: dict[str, bytes] = {}
+        shared: dict[Any, Any] = {}
         for key, raw in records.items():
             try:
                 if key.startswith("j:"):
-                    loaded.append(unpack_job(int(key[2:]), raw))
+                    job = unpack_job(int(key[2:]), raw)
+                    share_values(job, shared)
+                    loaded.append(job)
                 elif key.startswith("k:"):
                     kv_records[key] = raw
                 else:
@@ -95,6 +98,20 @@ def load(st: ShardState, records: Mapping[str, bytes], now: int) -> None:
     st.events.clear()
     st.resolved.clear()
     st.wake.clear()
+
+
+def share_values(job: Job, shared: dict[Any, Any]) -> None:
+    """Point a loaded job's queue name and push time at one object per distinct value.
+
+    Unpacking gives every record its own copies, where pushing shared one queue name and
+    one timestamp per batch: ~90 bytes a job, ~100 MB of RSS for a million after a
+    restart. Done as each job is read, so the copies are freed before the next is made.
+    """
+    queue = job.queue
+    job.queue = shared.setdefault(queue, queue)
+    created = job.created_at
+    if job.run_at == created:
+        job.created_at = job.run_at = shared.setdefault(created, created)
 
 
 def _load_record(st: ShardState, key: str, raw: bytes, now: int) -> None:

@@ -189,6 +189,10 @@ def test_plain_batch_skips_only_the_oversized_job_and_survives_restart(h: Harnes
     before = h("GETJOBS", queue="q", state="waiting")["jobs"]
     again = h.reloaded()
     assert again("GETJOBS", queue="q", state="waiting")["jobs"] == before
+    # One queue-name and one timestamp object per distinct value, as when pushed (memory).
+    first, second = (again.engine._st.jobs[i] for i in ids[:2])
+    assert first.queue is second.queue
+    assert first.created_at is second.created_at
     assert [again.pull()["data"] for _ in range(4)] == [1, None, [3], {"n": 4}]  # type: ignore[index]
     # A plain job changed in the same commit as its push is stored with the change.
     reply = h.engine.execute(cmd("PUSHB", queue="q", jobs=[{"data": 5}]), h.now)
