@@ -65,6 +65,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--no-setup", action="store_true", help="do not run setup_peers.sh")
     parser.add_argument("--profile", action="store_true", help="py-spy the flashQ server processes")
     parser.add_argument("--out", help="output name under results/ (default latest / quick)")
+    parser.add_argument(
+        "--results-dir", type=Path, default=RESULTS, help="where to write (default results/)"
+    )
     return parser.parse_args(argv)
 
 
@@ -263,23 +266,27 @@ def measure_memory(config: dict[str, Any], work: Path) -> dict[str, Any]:
 
 
 def write_outputs(
-    data: dict[str, Any], name: str, profiles: dict[str, Any], seconds: dict[str, float]
+    data: dict[str, Any],
+    out: Path,
+    name: str,
+    profiles: dict[str, Any],
+    seconds: dict[str, float],
 ) -> Path:
-    RESULTS.mkdir(exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(data, indent=1, default=str) + "\n")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(json.dumps(data, indent=1, default=str) + "\n")
     text = report.markdown(data)
-    (RESULTS / f"{name}.md").write_text(text)
+    (out / f"{name}.md").write_text(text)
     if profiles:
-        (RESULTS / f"{name}-profile.md").write_text(profiling.markdown(profiles, seconds))
+        (out / f"{name}-profile.md").write_text(profiling.markdown(profiles, seconds))
     python = PEERS / "tools" / "bin" / "python"
     if python.exists():
-        argv = [str(python), str(HERE / "chart.py"), str(RESULTS / f"{name}.json")]
+        argv = [str(python), str(HERE / "chart.py"), str(out / f"{name}.json")]
         chart = subprocess.run(
-            [*argv, str(RESULTS / f"{name}.png")], capture_output=True, text=True, check=False
+            [*argv, str(out / f"{name}.png")], capture_output=True, text=True, check=False
         )
         if chart.returncode:
             logger.warning("chart failed: %s", chart.stderr.strip()[-500:])
-    return RESULTS / f"{name}.md"
+    return out / f"{name}.md"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -299,13 +306,14 @@ def main(argv: list[str] | None = None) -> int:
     work = Path(tempfile.mkdtemp(prefix="flashq-bench-"))
     name = args.out or ("quick" if args.quick else "latest")
     server = FlashQServer(work / "data", log=work / "server.log")
-    runner = Runner(config, server, RESULTS / f"{name}-profile" if args.profile else None)
+    out = args.results_dir
+    runner = Runner(config, server, out / f"{name}-profile" if args.profile else None)
 
     def save() -> Path:
         data["runs"] = runner.runs
         data["summary"] = report.summarize(runner.runs)
         data["load_average_end"] = os.getloadavg()
-        return write_outputs(data, name, runner.profiles, runner.profile_seconds)
+        return write_outputs(data, out, name, runner.profiles, runner.profile_seconds)
 
     try:
         if config["memory_jobs"] and "flashq" in config["systems"]:
