@@ -65,11 +65,6 @@ class EventHub:
     _demand: set[str] = attrs.field(factory=set)
     _wanted: bool = False
 
-    @property
-    def wanted(self) -> bool:
-        """Someone reads events: a subscriber, or a listener that said `want` (webhooks)."""
-        return self._wanted
-
     def want(self, reason: str, on: bool) -> None:
         """A listener declares it needs events (`on`) or no longer does."""
         if on:
@@ -79,6 +74,7 @@ class EventHub:
         self._update()
 
     def _update(self) -> None:
+        """Someone reads events: a subscriber, or a listener that said `want` (webhooks)."""
         wanted = bool(self.subscriptions or self._demand)
         if wanted != self._wanted:
             self._wanted = wanted

@@ -32,7 +32,8 @@ def plain_record_packer(queue: str, now: int) -> tuple[bytes, bytes]:
 
 def pack_plain(queue: str, now: int, data: Any) -> bytes:
     """The short record of one job just made by `Job.plain(…, queue, now, data)`."""
-    return _pack([PLAIN_VERSION, queue, data, now])
+    head, tail = plain_record_packer(queue, now)
+    return head + _pack(data) + tail
 
 
 def pack_job(job: Job) -> bytes:
