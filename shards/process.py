@@ -24,6 +24,7 @@ import attrs
 import trio
 
 from flashq.errors import FlashQError, ProtocolError
+from flashq.procsetup import freeze_startup_objects
 from flashq.protocol import link, routing
 from flashq.protocol.commands import normalize, parse_error_text
 from flashq.protocol.framing import encode_json, encode_msgpack_frame
@@ -359,8 +360,7 @@ def tune_gc() -> None:
     PUSHB instructions (callgrind) and multi-100-ms pauses with 1M jobs. What `load` built
     is frozen out of collection; young collections become rare.
     """
-    gc.collect()
-    gc.freeze()
+    freeze_startup_objects()
     gc.set_threshold(100_000, 50, 1000)
     release_free_memory()
 

@@ -16,7 +16,7 @@ import socket
 import trio
 
 from flashq.config import Settings
-from flashq.procsetup import watch_parent
+from flashq.procsetup import freeze_startup_objects, watch_parent
 from flashq.server.connection import ClientConnection
 from flashq.server.events import EventHub
 from flashq.server.router import Router
@@ -97,6 +97,7 @@ async def serve(settings: Settings) -> None:
             where = f"tcp {settings.host}:{port}"
             if settings.unix_socket:
                 where += f", unix {settings.unix_socket}"
+            freeze_startup_objects()
             # The supervisor and tests wait for this line.
             print(f"{READY_PREFIX} {where}", flush=True)
             log.info("listening on %s", where)
