@@ -261,8 +261,11 @@ class WorkerOptions:
             while the ack is on its way.
         prefetch: how many jobs the worker may hold beyond `concurrency`, pulled but not
             handed to a handler yet, so that a handler that returns finds its next job
-            without a round trip. None: 4 x `concurrency`, like Celery's default prefetch
-            multiplier; 0: pull only for free slots. Counting the jobs whose ack is on its
+            without a round trip. None: adaptive, starting at 4 x `concurrency` like
+            Celery's default prefetch multiplier, doubling while handlers finish every
+            prefetched job before the next pull is back (up to 2 x `batch_size`) and
+            halving back when jobs wait; a number: exactly that; 0: pull only for free
+            slots. Counting the jobs whose ack is on its
             way, the worker holds at most 2 x (`concurrency` + `prefetch`) jobs; the ones
             not started yet are handed back to the queue when it stops.
         batch_size: most jobs per PULLB.

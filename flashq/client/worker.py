@@ -341,8 +341,12 @@ class Worker:
         delays = backoff_delays(*_ERROR_BACKOFF_S)
         probe = False
         window = self._window()
-        prefetch = window - opts.concurrency
+        prefetch = base = window - opts.concurrency
         full = min(opts.batch_size, window)
+        # `prefetch=None` adapts: handlers that empty the prefetched jobs before the next
+        # pull is back (slots idle, nothing waiting) double it, up to two full batches;
+        # handlers that leave a quarter of it unstarted halve it, down to the default.
+        ceiling = max(base, 2 * opts.batch_size) if opts.prefetch is None else base
         held_for: int | None = None
         while not self._stop_requested:
             free = self._room(slots, window)
@@ -395,6 +399,13 @@ class Worker:
             # An empty queue then asks for one job at a time, so that its blocking pull
             # holds one slot, not all that other queues could use.
             probe = not batch and len(self.queues) > 1
+            if len(batch) == count and ceiling > base:
+                if slots.waiting == 0 and slots.busy < opts.concurrency:
+                    prefetch = min(ceiling, 2 * prefetch)
+                elif 4 * slots.waiting >= prefetch:
+                    prefetch = max(base, prefetch // 2)
+                window = opts.concurrency + prefetch
+                full = min(opts.batch_size, window)
             if batch:
                 now = rt.current_time()
                 active = self._active
