@@ -268,7 +268,9 @@ class WorkerOptions:
             slots. Counting the jobs whose ack is on its
             way, the worker holds at most 2 x (`concurrency` + `prefetch`) jobs; the ones
             not started yet are handed back to the queue when it stops.
-        batch_size: most jobs per PULLB.
+        batch_size: most jobs per PULLB. Pulls are no bigger than the room in the window,
+            so they reach this size only once the adaptive prefetch has grown for handlers
+            that finish faster than a round trip.
         pull_timeout_ms: how long one PULLB may wait on the server for a job.
         shutdown_timeout_s: on stop, how long jobs in flight may take to finish.
         heartbeat_interval_s: beat this often for each job; None: a third of the job's
@@ -284,7 +286,7 @@ class WorkerOptions:
     prefetch: int | None = attrs.field(
         default=None, validator=attrs.validators.optional(attrs.validators.ge(0))
     )
-    batch_size: int = attrs.field(default=100, validator=attrs.validators.ge(1))
+    batch_size: int = attrs.field(default=500, validator=attrs.validators.ge(1))
     pull_timeout_ms: int = 1000
     shutdown_timeout_s: float = 30.0
     heartbeat_interval_s: float | None = None

@@ -125,11 +125,10 @@ async def test_default_prefetch_grows_while_handlers_outrun_the_pulls(autojump_c
     worker = Worker("q", handler, client=api, concurrency=2)
     await serve_until(worker, lambda: len(api.completed) == 2000)
     # Handlers finish every prefetched job long before a 0.5 s pull is back: the prefetch
-    # (4 x 2) doubles at each starved pull until a pull asks for a full batch (100).
+    # (4 x 2) doubles at each starved pull until a pull asks for a full batch (500).
     counts = [f["count"] for f in api.sent("PULLB")]
-    assert counts[:4] == [10, 18, 34, 66]
-    assert max(counts) == 100
-    assert counts[4] == 100
+    assert counts[:7] == [10, 18, 34, 66, 130, 258, 500]
+    assert max(counts) == 500
 
 
 async def test_default_prefetch_stays_put_for_slow_handlers(autojump_clock):
