@@ -114,36 +114,35 @@ async def test_prefetch_hides_the_pull_round_trip(autojump_clock, prefetch: int,
         assert [f["count"] for f in api.sent("PULLB")][:4] == [6, 4, 4, 4]
 
 
-async def test_default_prefetch_grows_while_handlers_outrun_the_pulls(autojump_clock):
+async def pull_counts(jobs: int, handler_s: float) -> list[int]:
+    """PULLB sizes of a default worker (concurrency 2) draining `jobs` jobs that take
+    `handler_s` seconds each, over 0.5 s pulls."""
     api = SlowPullApi()
-    for i in range(2000):
+    for i in range(jobs):
         api.add(i)
 
     async def handler(job: Job) -> None:
-        pass
+        if handler_s:
+            await trio.sleep(handler_s)
 
     worker = Worker("q", handler, client=api, concurrency=2)
-    await serve_until(worker, lambda: len(api.completed) == 2000)
+    await serve_until(worker, lambda: len(api.completed) == jobs)
+    return [f["count"] for f in api.sent("PULLB")]
+
+
+async def test_default_prefetch_grows_while_handlers_outrun_the_pulls(autojump_clock):
+    counts = await pull_counts(2000, 0)
     # Handlers finish every prefetched job long before a 0.5 s pull is back: the prefetch
     # (4 x 2) doubles at each starved pull until a pull asks for a full batch (500).
-    counts = [f["count"] for f in api.sent("PULLB")]
     assert counts[:7] == [10, 18, 34, 66, 130, 258, 500]
     assert max(counts) == 500
 
 
 async def test_default_prefetch_stays_put_for_slow_handlers(autojump_clock):
-    api = SlowPullApi()
-    for i in range(40):
-        api.add(i)
-
-    async def handler(job: Job) -> None:
-        await trio.sleep(1)
-
-    worker = Worker("q", handler, client=api, concurrency=2)
-    await serve_until(worker, lambda: len(api.completed) == 40)
+    counts = await pull_counts(40, 1)
     # One-second jobs keep the slots busy and prefetched jobs waiting across each pull:
     # nothing to gain from holding more, so no pull asks beyond the first window (2 + 8).
-    assert max(f["count"] for f in api.sent("PULLB")) <= 10
+    assert max(counts) <= 10
 
 
 async def test_the_acks_of_a_batch_go_in_one_ackb(autojump_clock):
