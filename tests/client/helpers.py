@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -82,3 +83,22 @@ async def serve_until(worker: Worker, done: Callable[[], bool], cap_s: float = 3
             check()
             await reached.wait()
             await worker.stop()
+
+
+class Gauge:
+    """How many handlers run at once, and the most that ever did (`peak`): a handler wraps
+    its work in `with gauge:`. Thread-safe, for handlers run in threads too."""
+
+    def __init__(self) -> None:
+        self.running = 0
+        self.peak = 0
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> None:
+        with self._lock:
+            self.running += 1
+            self.peak = max(self.peak, self.running)
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self.running -= 1

@@ -7,7 +7,7 @@ import threading
 from typing import Any
 
 from flashq.client import Job, Worker
-from tests.client.helpers import serve_until
+from tests.client.helpers import Gauge, serve_until
 from tests.client.memory_api import MemoryApi
 
 
@@ -15,14 +15,11 @@ def test_concurrency_and_batches_under_asyncio():
     api = MemoryApi()
     for i in range(20):
         api.add(i)
-    running = peak = 0
+    gauge = Gauge()
 
     async def handler(job: Job) -> Any:
-        nonlocal running, peak
-        running += 1
-        peak = max(peak, running)
-        await asyncio.sleep(0.01)
-        running -= 1
+        with gauge:
+            await asyncio.sleep(0.01)
         return None if job.data % 2 else job.data
 
     async def main() -> None:
@@ -31,7 +28,7 @@ def test_concurrency_and_batches_under_asyncio():
         assert worker.state == "stopped"
 
     asyncio.run(main())
-    assert peak == 4
+    assert gauge.peak == 4
     assert len(api.sent("ACK")) == 10
     assert sum(len(f["ids"]) for f in api.sent("ACKB")) == 10
 

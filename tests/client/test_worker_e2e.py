@@ -16,7 +16,7 @@ import trio
 from flashq.client import BlockingClient, FlashQ, Job, JobCounts, JobState, Worker
 from flashq.client._api import Api
 from flashq.client._session import Reply
-from tests.client.helpers import run, serve_until, sleep
+from tests.client.helpers import Gauge, run, serve_until, sleep
 from tests.harness import ServerProcess
 
 
@@ -43,15 +43,12 @@ def test_concurrency_and_batch_paths_against_the_server(runtime: str, shared_ser
     queue = f"wk-limits-{runtime}"
     with BlockingClient(port=shared_server.port) as admin:
         ids = admin.push_batch(queue, list(range(40)))
-    running = peak = 0
+    gauge = Gauge()
     done: set[int] = set()
 
     async def handler(job: Job) -> Any:
-        nonlocal running, peak
-        running += 1
-        peak = max(peak, running)
-        await sleep(0.02)
-        running -= 1
+        with gauge:
+            await sleep(0.02)
         done.add(job.id)
         return None if job.data % 2 else {"n": job.data}
 
@@ -60,7 +57,7 @@ def test_concurrency_and_batch_paths_against_the_server(runtime: str, shared_ser
             api = RecordingApi(client)
             worker = Worker(queue, handler, client=api, concurrency=5, pull_timeout_ms=200)
             await serve_until(worker, lambda: len(done) == 40)
-            assert peak == 5
+            assert gauge.peak == 5
             assert "PULLB" in api.cmds
             assert "PULL" not in api.cmds
             assert "ACKB" in api.cmds

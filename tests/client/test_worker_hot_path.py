@@ -16,7 +16,7 @@ import trio.testing
 from flashq.client import Job, JobState, Worker
 from flashq.client._session import Reply
 from flashq.errors import ValidationError
-from tests.client.helpers import serve_until
+from tests.client.helpers import Gauge, serve_until
 from tests.client.memory_api import MemoryApi
 from tests.client.test_models import WIRE_JOB
 
@@ -169,21 +169,18 @@ async def test_handlers_that_suspend_get_every_slot_at_once(autojump_clock, conc
     api = MemoryApi()
     for i in range(concurrency):
         api.add(i)
-    running = peak = 0
+    gauge = Gauge()
     ended: list[float] = []
 
     async def handler(job: Job) -> None:
-        nonlocal running, peak
-        running += 1
-        peak = max(peak, running)
-        await trio.sleep(1)
-        running -= 1
+        with gauge:
+            await trio.sleep(1)
         ended.append(trio.current_time())
 
     worker = Worker("q", handler, client=api, concurrency=concurrency)
     await serve_until(worker, lambda: len(api.completed) == concurrency)
     # One pull of `concurrency` jobs, all running together: all done after one second.
-    assert peak == concurrency
+    assert gauge.peak == concurrency
     assert max(ended) == 1
 
 
@@ -191,14 +188,11 @@ async def test_an_empty_queue_holds_one_slot_while_another_queue_works(autojump_
     api = MemoryApi()
     for i in range(12):
         api.add(i, queue="busy")
-    running = peak = 0
+    gauge = Gauge()
 
     async def handler(job: Job) -> None:
-        nonlocal running, peak
-        running += 1
-        peak = max(peak, running)
-        await trio.sleep(1)
-        running -= 1
+        with gauge:
+            await trio.sleep(1)
 
     worker = Worker(["busy", "empty"], handler, client=api, concurrency=4, prefetch=0)
     await serve_until(worker, lambda: len(api.completed) == 12)
@@ -208,7 +202,7 @@ async def test_an_empty_queue_holds_one_slot_while_another_queue_works(autojump_
     empty_pulls = [f["count"] for f in api.sent("PULLB") if f["queue"] == "empty"]
     assert empty_pulls[0] == 2
     assert set(empty_pulls[1:]) == {1}
-    assert peak == 3
+    assert gauge.peak == 3
 
 
 def test_sync_handlers_keep_their_thread_for_waiting_jobs_within_the_limit():
@@ -216,18 +210,12 @@ def test_sync_handlers_keep_their_thread_for_waiting_jobs_within_the_limit():
     api = MemoryApi()
     for i in range(60):
         api.add(i)
-    lock = threading.Lock()
-    running = peak = 0
+    gauge = Gauge()
     threads: set[int] = set()
 
     def handler(job: Job) -> int:
-        nonlocal running, peak
-        with lock:
-            running += 1
-            peak = max(peak, running)
+        with gauge:
             threads.add(threading.get_ident())
-        with lock:
-            running -= 1
         return int(job.data) * 2
 
     async def main() -> None:
@@ -236,7 +224,7 @@ def test_sync_handlers_keep_their_thread_for_waiting_jobs_within_the_limit():
         assert worker.processed == 60
 
     trio.run(main)
-    assert peak <= 3
+    assert gauge.peak <= 3
     assert threading.get_ident() not in threads
     # Every result went back with its own job (ACK with result, not ACKB).
     assert api.completed == {i + 1: i * 2 for i in range(60)}

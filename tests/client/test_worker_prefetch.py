@@ -11,7 +11,7 @@ import pytest
 import trio
 
 from flashq.client import FlashQ, Job, JobState, Worker
-from tests.client.helpers import RUNTIMES, run, serve_until, wait_until
+from tests.client.helpers import RUNTIMES, Gauge, run, serve_until, wait_until
 from tests.harness import ServerProcess
 
 
@@ -24,32 +24,21 @@ class Gate:
 
     def __init__(self, kind: str) -> None:
         self.kind = kind
-        self._lock = threading.Lock()
-        self.started: list[int] = []
-        self.running = self.peak = 0
+        self.started: list[int] = []  # list.append is atomic: safe from the threads
+        self.gauge = Gauge()
         self._trio_gate = trio.Event()
         self._thread_gate = threading.Event()
 
-    def _enter(self, job: Job) -> None:
-        with self._lock:
-            self.started.append(job.id)
-            self.running += 1
-            self.peak = max(self.peak, self.running)
-
-    def _leave(self) -> None:
-        with self._lock:
-            self.running -= 1
-
     async def _async_handler(self, job: Job) -> str:
-        self._enter(job)
-        await self._trio_gate.wait()
-        self._leave()
+        with self.gauge:
+            self.started.append(job.id)
+            await self._trio_gate.wait()
         return "done"
 
     def _sync_handler(self, job: Job) -> str:
-        self._enter(job)
-        self._thread_gate.wait(30)
-        self._leave()
+        with self.gauge:
+            self.started.append(job.id)
+            self._thread_gate.wait(30)
         return "done"
 
     @property
@@ -93,7 +82,7 @@ async def test_a_busy_worker_holds_concurrency_plus_prefetch_jobs(
                 gate.open()
                 await wait_until(lambda: worker.processed == 10)
                 await worker.stop()
-        assert gate.peak == 2
+        assert gate.gauge.peak == 2
         assert sorted(gate.started) == sorted(ids)
         assert {await client.get_state(i) for i in ids} == {JobState.COMPLETED}
 

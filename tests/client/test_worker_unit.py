@@ -9,7 +9,7 @@ import trio
 import trio.testing
 
 from flashq.client import Job, Retry, Worker
-from tests.client.helpers import serve_until
+from tests.client.helpers import Gauge, serve_until
 from tests.client.memory_api import MemoryApi
 
 
@@ -17,20 +17,17 @@ async def test_concurrency_limit_is_respected_and_every_job_completes(autojump_c
     api = MemoryApi()
     for i in range(10):
         api.add(i)
-    running = peak = 0
+    gauge = Gauge()
 
     async def handler(job: Job) -> None:
-        nonlocal running, peak
-        running += 1
-        peak = max(peak, running)
-        await trio.sleep(1)
-        running -= 1
+        with gauge:
+            await trio.sleep(1)
 
     worker = Worker("q", handler, client=api, concurrency=3)
     await serve_until(worker, lambda: len(api.completed) == 10)
     # 10 one-second jobs, 3 at a time: never more than 3 at once, 4 rounds, although the
     # first PULLB asked for 3 + the default prefetch (4 x 3) and took all 10.
-    assert peak == 3
+    assert gauge.peak == 3
     assert worker.processed == 10
     assert api.sent("PULLB")[0]["count"] == 15
 
@@ -194,16 +191,13 @@ async def test_several_queues_share_the_concurrency_limit(autojump_clock):
     api = MemoryApi()
     for i in range(6):
         api.add(i, queue="a" if i % 2 else "b")
-    running = peak = 0
+    gauge = Gauge()
 
     async def handler(job: Job) -> None:
-        nonlocal running, peak
-        running += 1
-        peak = max(peak, running)
-        await trio.sleep(1)
-        running -= 1
+        with gauge:
+            await trio.sleep(1)
 
     worker = Worker(["a", "b"], handler, client=api, concurrency=2)
     await serve_until(worker, lambda: len(api.completed) == 6)
-    assert peak == 2
+    assert gauge.peak == 2
     assert {f["queue"] for f in api.sent("PULLB")} == {"a", "b"}
