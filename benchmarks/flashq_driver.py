@@ -44,14 +44,17 @@ async def sdk_bulk(client: FlashQ, args: argparse.Namespace) -> None:
 
 
 async def sdk_pipelined(client: FlashQ, args: argparse.Namespace) -> None:
-    counter = iter(range(args.jobs))
+    """Single PUSH commands, `window` in flight: four lanes, each sending `client.pipeline()`
+    chunks of a quarter window and awaiting them (as the raw driver's sliding window)."""
+    blocks = iter(chunks(args.jobs, max(1, args.window // 4)))
 
     async def lane() -> None:
-        for i in counter:
-            await client.push(args.queue, payload(i, args))
+        pipe = client.pipeline()
+        for block in blocks:
+            await pipe.execute(pipe.push(args.queue, payload(i, args)) for i in block)
 
     async with trio.open_nursery() as nursery:
-        for _ in range(min(args.window, args.jobs)):
+        for _ in range(4):
             nursery.start_soon(lane)
 
 

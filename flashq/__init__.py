@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from flashq.client import JobState as JobState
     from flashq.client import LogEntry as LogEntry
     from flashq.client import Metrics as Metrics
+    from flashq.client import Pipeline as Pipeline
     from flashq.client import Progress as Progress
     from flashq.client import PushOptions as PushOptions
     from flashq.client import Queue as Queue
@@ -68,6 +69,7 @@ _CLIENT_NAMES = frozenset(
         "JobState",
         "LogEntry",
         "Metrics",
+        "Pipeline",
         "Progress",
         "PushOptions",
         "Queue",

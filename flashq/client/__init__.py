@@ -30,5 +30,6 @@ from flashq.client.options import ClientOptions as ClientOptions
 from flashq.client.options import FlowChild as FlowChild
 from flashq.client.options import PushOptions as PushOptions
 from flashq.client.options import WorkerOptions as WorkerOptions
+from flashq.client.pipeline import Pipeline as Pipeline
 from flashq.client.queue import Queue as Queue
 from flashq.client.worker import Worker as Worker

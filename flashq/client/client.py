@@ -12,6 +12,7 @@ from flashq.client._pool import ConnectionPool
 from flashq.client._runtime import RuntimeName, current_runtime
 from flashq.client._session import Reply
 from flashq.client.options import ClientOptions, ClientOpts
+from flashq.client.pipeline import Pipeline
 
 __all__ = ["AsyncClient", "Client", "FlashQ"]
 
@@ -60,6 +61,10 @@ class FlashQ(Api):
         if self._pool is None:
             self._pool = ConnectionPool(self.options, current_runtime())
         return self._pool
+
+    def pipeline(self) -> Pipeline:
+        """Calls to batch into one write: `await pipe.execute(pipe.push(q, d) for d in items)`."""
+        return Pipeline(self)
 
     async def connect(self) -> None:
         """Open the connections now (one attempt each) and authenticate.
