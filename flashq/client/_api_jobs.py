@@ -105,8 +105,11 @@ class JobsApi(ApiBase):
     ) -> list[Job]:
         """Take up to `count` jobs, returning as soon as one is available (or [] on timeout)."""
         wait = DEFAULT_PULL_TIMEOUT_MS if timeout is None else timeout
+        # `compact`: the server leaves out keys at their default, which `Job.from_wire` fills
+        # in (a server that does not know the flag sends them all: same Jobs).
         reply = await self._request(
-            {"cmd": "PULLB", "queue": queue, "count": count, "timeout": wait}, wait
+            {"cmd": "PULLB", "queue": queue, "count": count, "timeout": wait, "compact": True},
+            wait,
         )
         api = self._job_api()
         return [Job.from_wire(o, JobState.ACTIVE, api) for o in reply.get("jobs") or ()]

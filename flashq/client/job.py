@@ -114,6 +114,11 @@ class Job:
             fields.pop("state", None)
             if fields.keys() == _WIRE_KEYS:
                 return cls._adopt(fields, state, api)
+        elif "id" in obj and obj.keys() <= _WIRE_KEYS:
+            # A compact Job (PULLB `compact`): the keys left out hold their defaults.
+            fields = _WIRE_DEFAULTS.copy()
+            fields.update(obj)
+            return cls._adopt(fields, state, api)
         g = obj.get
         return cls(
             id=obj["id"],
@@ -250,3 +255,10 @@ class Job:
 _WIRE_KEYS: Final = frozenset(f.name for f in attrs.fields(Job)) - {"state", "_api"}
 """The 31 keys of a wire Job (PROTOCOL.md §3.1), spelled as Job's attributes."""
 _WIRE_KEY_COUNT: Final = len(_WIRE_KEYS)
+_WIRE_DEFAULTS: Final[dict[str, Any]] = {
+    **{f.name: f.default for f in attrs.fields(Job) if f.name in _WIRE_KEYS},
+    "queue": "",
+    "data": None,
+}
+del _WIRE_DEFAULTS["id"]
+"""What a compact wire Job means by each key it leaves out (as `from_wire`'s slow path)."""

@@ -73,6 +73,7 @@ class PullBatchCmd(TypedDict):
     queue: str
     count: int
     timeout: int
+    compact: bool
 
 
 class AckCmd(TypedDict):

@@ -118,7 +118,12 @@ _FIELDS: Final[dict[str, tuple[Field, ...]]] = {
         Field("jobs", maps_of(JOB_INPUT, "a job object", max_items=MAX_BATCH_JOBS, sparse=True)),
     ),
     "PULL": (_QUEUE, Field("timeout", U64, 60_000)),
-    "PULLB": (_QUEUE, Field("count", USIZE), Field("timeout", U64, 60_000)),
+    "PULLB": (
+        _QUEUE,
+        Field("count", USIZE),
+        Field("timeout", U64, 60_000),
+        Field("compact", BOOL, False),  # ★ jobs without their default-valued keys
+    ),
     "ACK": (_ID, Field("result", ANY, None)),
     "ACKB": (Field("ids", _U64_LIST),),
     "FAIL": (_ID, Field("error", STR, None)),

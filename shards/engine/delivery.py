@@ -21,7 +21,7 @@ from .job import ACTIVE, WAITING, Job
 from .lifecycle import forget
 from .pqueue import ready_entry
 from .state import Handler, Reply
-from .waiters import PULL, PULLB, Waiter
+from .waiters import PULL, PULLB, PULLB_COMPACT, Waiter
 
 if TYPE_CHECKING:
     from .queue import QueueState
@@ -81,6 +81,8 @@ def select(st: ShardState, q: QueueState, now: int, count: int) -> list[Job]:
 def pull_reply(kind: str, jobs: list[Job]) -> Reply:
     if kind == PULL:
         return {"ok": True, "job": jobs[0].wire() if jobs else None}
+    if kind == PULLB_COMPACT:
+        return {"ok": True, "jobs": [job.wire_compact() for job in jobs]}
     return {"ok": True, "jobs": [job.wire() for job in jobs]}
 
 
@@ -170,7 +172,8 @@ def cmd_pull(
 def cmd_pullb(
     st: ShardState, cmd: Mapping[str, Any], now: int, token: Hashable | None, conn: int | None
 ) -> Reply | None:
-    return _pull(st, cmd["queue"], cmd["count"] or 0, cmd.get("timeout"), now, token, conn, PULLB)
+    kind = PULLB_COMPACT if cmd.get("compact") else PULLB
+    return _pull(st, cmd["queue"], cmd["count"] or 0, cmd.get("timeout"), now, token, conn, kind)
 
 
 def requeue_undelivered(st: ShardState, job: Job, now: int) -> None:

@@ -7,6 +7,7 @@ the hottest path (PUSHB of 1 000 jobs), and the wire dict is built only when a r
 from __future__ import annotations
 
 from collections.abc import Mapping
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, Final, cast
 
 if TYPE_CHECKING:
@@ -231,6 +232,37 @@ class Job:
             "group_id": self.group_id,
         }
 
+    def wire_compact(self) -> dict[str, Any]:
+        """`wire` without the keys whose value is their default (a PULLB with `compact`):
+        what a worker pulls is mostly defaults, and each of the 31 keys costs its encoding
+        here and its decoding in the client. `id`, `queue` and `data` are always there."""
+        if not any(_compact_rare(self)) and _compact_optional(self) == _NONES:
+            # The usual pulled job, no option set: 0.8 µs, against 1.8 for the loops below.
+            out = {
+                "id": self.id, "queue": self.queue, "data": self.data,
+                "created_at": self.created_at, "run_at": self.run_at,
+                "started_at": self.started_at, "last_heartbeat": self.last_heartbeat,
+            }  # fmt: skip
+            if self.attempts:
+                out["attempts"] = self.attempts
+            return out
+        out = {"id": self.id, "queue": self.queue, "data": self.data}
+        for key, value in zip(_COMPACT_TRUTHY, _compact_truthy(self), strict=True):
+            if value:
+                out[key] = value
+        for key, value in zip(_COMPACT_OPTIONAL, _compact_optional(self), strict=True):
+            if value is not None:
+                out[key] = value
+        if self.depends_on:
+            out["depends_on"] = list(self.depends_on)
+        if self.tags:
+            out["tags"] = list(self.tags)
+        if self.children_ids:
+            out["children_ids"] = list(self.children_ids)
+        if self.done_children:
+            out["children_completed"] = len(self.done_children)
+        return out
+
     def wire_state(self, now: int) -> str:
         """The wire state string (PROTOCOL §3.2, our spelling for the children states)."""
         state = self.state
@@ -239,3 +271,22 @@ class Job:
         if state in (DEPS, PARENT):
             return WAITING_CHILDREN
         return state
+
+
+# `wire_compact`: wire keys (attribute names) whose default is falsy, and those whose default
+# is None (an empty string is a value there).
+_COMPACT_TRUTHY: Final = (
+    "priority", "created_at", "run_at", "started_at", "attempts", "max_attempts", "backoff",
+    "ttl", "timeout", "progress", "lifo", "remove_on_complete", "remove_on_fail",
+    "last_heartbeat", "stall_timeout", "stall_count", "parent_id", "keep_completed_age",
+    "keep_completed_count", "completed_at",
+)  # fmt: skip
+_COMPACT_OPTIONAL: Final = ("unique_key", "progress_msg", "custom_id", "group_id")
+_compact_truthy: Final = attrgetter(*_COMPACT_TRUTHY)
+_compact_rare: Final = attrgetter(
+    *(k for k in _COMPACT_TRUTHY if k not in ("created_at", "run_at", "started_at",
+                                             "last_heartbeat", "attempts")),
+    "depends_on", "tags", "children_ids", "done_children",
+)  # fmt: skip
+_NONES: Final = (None,) * len(_COMPACT_OPTIONAL)
+_compact_optional: Final = attrgetter(*_COMPACT_OPTIONAL)

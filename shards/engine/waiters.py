@@ -14,6 +14,8 @@ from typing import Final
 
 PULL: Final = "PULL"
 PULLB: Final = "PULLB"
+PULLB_COMPACT: Final = "PULLB compact"
+"""A PULLB that asked for compact jobs (`Job.wire_compact`)."""
 WAITJOB: Final = "WAITJOB"
 
 # Sweep finished waiters out of the deadline heap once they dominate it.

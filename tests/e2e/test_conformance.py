@@ -782,6 +782,30 @@ def test_pullb(wire: Wire) -> None:
     assert wire.ok("PULLB", queue=queue, count=0, timeout=50) == {"ok": True, "jobs": []}
 
 
+def test_pullb_compact_leaves_out_default_keys(wire: Wire) -> None:
+    """★ `compact`: each job is the full Job minus the keys at their default value; a client
+    filling those in gets exactly what GETJOB reports."""
+    queue = queue_on(0, "pullb-compact")
+    plain = wire.push(queue, {"n": 1})
+    rich = wire.push(
+        queue, [2], priority=-1, max_attempts=3, backoff=10, tags=["a"], job_id=f"c-{queue}"
+    )
+    jobs = wire.ok("PULLB", queue=queue, count=5, timeout=1000, compact=True)["jobs"]
+    assert [j["id"] for j in jobs] == [plain, rich]
+    for job in jobs:
+        full = check_job(wire.ok("GETJOB", id=job["id"])["job"])  # as pulled: active
+        # every key's default is 0, null, false or []
+        assert job == {
+            k: v for k, v in full.items() if k in ("id", "queue", "data") or v not in (0, None, [])
+        }
+    assert set(jobs[0]) == {"id", "queue", "data", "created_at", "run_at", "started_at",
+                            "last_heartbeat"}  # fmt: skip
+    assert {"priority", "max_attempts", "backoff", "tags", "custom_id"} <= set(jobs[1])
+    assert wire.error("PULLB", queue=queue, count=1, timeout=0, compact="yes") == (
+        'Invalid: invalid type: string "yes", expected a boolean (field `compact`)'
+    )
+
+
 # == §2.4: ACK / ACKB / FAIL =====================================================================
 
 
