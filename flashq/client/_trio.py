@@ -14,6 +14,7 @@ from __future__ import annotations
 import heapq
 import logging
 import math
+import os
 from typing import TYPE_CHECKING, Any, final
 
 import outcome
@@ -98,6 +99,10 @@ class TrioConnection:
         self._sweep_scope: trio.CancelScope | None = None
         self._scope = trio.CancelScope()
         self._closed = False
+        # The socket's descriptor, for writes that skip the hop to the writer task (-1: TLS,
+        # or the connection is gone).
+        sock = getattr(stream, "socket", None)
+        self._fd: int = sock.fileno() if isinstance(sock, trio.socket.SocketType) else -1
 
     @classmethod
     async def open(cls, options: ClientOptions) -> TrioConnection:
@@ -202,6 +207,19 @@ class TrioConnection:
                     waiter.expire(TimeoutError_(f"no reply to {cmd} within {timeout_s:g} s"))
 
     def _send(self, data: bytes) -> None:
+        if self._writer_parked and self._fd >= 0:
+            # Nothing queued and no send in progress: write now, as asyncio's transports do,
+            # so the server starts on these requests while this task goes on (several
+            # tasks pipelining would otherwise all finish before the writer runs, and the
+            # server and the client take turns idling). The socket is non-blocking: what
+            # does not fit, or an error, is left to the writer.
+            try:
+                sent = os.write(self._fd, data)
+            except OSError:
+                sent = 0
+            if sent == len(data):
+                return
+            data = data[sent:]
         self._outbox.append(data)
         if self._writer_parked:  # else the writer takes it with the bytes it is sending
             self._writer_parked = False
@@ -253,6 +271,7 @@ class TrioConnection:
                 return
 
     def _lost(self, exc: FlashQError) -> None:
+        self._fd = -1
         for (waiter, index), reply in self._session.connection_lost(exc):
             waiter.deliver(index, reply)
         self._scope.cancel()

@@ -4,13 +4,14 @@ write keep their order, their results and their errors."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 import trio
 
 from flashq.client import FlashQ, Job, JobState, Pipeline
 from flashq.errors import NotFoundError, ValidationError
-from tests.client.helpers import RUNTIMES, run
+from tests.client.helpers import RUNTIMES, gather, run, sleep
 from tests.harness import ServerProcess
 
 
@@ -123,3 +124,30 @@ def test_foreign_coroutines_are_refused(shared_server: ServerProcess) -> None:
             assert await pipe.execute([pipe.count(_queue())]) == [0]
 
     trio.run(main)
+
+
+def test_big_and_small_requests_from_many_tasks_arrive_whole(
+    shared_server: ServerProcess, runtime: str
+) -> None:
+    """Callers write straight to the socket while the writer task is idle; what does not
+    fit (a 3 MB request outgrows the socket buffer) goes to the writer, and requests made
+    meanwhile queue behind it. Frames must still reach the server whole and in order."""
+    q = _queue()
+    big = ["x" * (3 << 20) + str(i) for i in range(6)]
+
+    async def main() -> None:
+        async with FlashQ(port=shared_server.port, pool_size=1) as client:
+
+            async def push(data: Any, delay: float) -> int:
+                await sleep(delay)  # arrive one by one, mostly with the writer idle
+                return await client.push(q, data)
+
+            pushes = [push(data, 0.002 * i) for i, data in enumerate(big)]
+            pushes += [push({"i": i}, 0.0001 * i) for i in range(300)]
+            ids = await gather(*pushes)
+            pipe = client.pipeline()
+            jobs = await pipe.execute(pipe.get_job(i) for i in ids)
+            assert [job.data if job else None for job in jobs[:6]] == big
+            assert [job.data["i"] for job in jobs[6:] if job] == list(range(300))
+
+    run(runtime, main)
