@@ -214,13 +214,23 @@ def enqueue_new(st: ShardState, q: QueueState, job: Job, now: int, publish: bool
 def cmd_push(
     st: ShardState, cmd: Mapping[str, Any], now: int, token: Hashable | None, conn: int | None
 ) -> Reply:
+    if _options(cmd) == _DEFAULT_OPTIONS:
+        return push_plain(st, cmd["queue"], cmd["data"], now)
     q = checked_queue(st, cmd["queue"])
     if isinstance(q, str):
         return err(q)
-    if _options(cmd) == _DEFAULT_OPTIONS:
-        result = create_plain_job(st, q, cmd["data"], now, publish=True)
-    else:
-        result = create_job(st, q, cmd, now, publish=True)
+    result = create_job(st, q, cmd, now, publish=True)
+    if isinstance(result, str):
+        return err(result)
+    return {"ok": True, "id": result}
+
+
+def push_plain(st: ShardState, queue: str, data: Any, now: int) -> Reply:
+    """PUSH of a job with every option at its default."""
+    q = checked_queue(st, queue)
+    if isinstance(q, str):
+        return err(q)
+    result = create_plain_job(st, q, data, now, publish=True)
     if isinstance(result, str):
         return err(result)
     return {"ok": True, "id": result}

@@ -104,6 +104,15 @@ class ShardEngine:
             delivery.serve_woken(st, now_ms)
         return reply
 
+    def push_plain(self, queue: str, data: Any, now_ms: int) -> dict[str, Any]:
+        """`execute` of a PUSH that carries no option, for callers that saw so without
+        normalizing it (the shard process's fast path for pipelined single pushes)."""
+        st = self._st
+        reply = push.push_plain(st, queue, data, now_ms)
+        if st.wake:
+            delivery.serve_woken(st, now_ms)
+        return reply
+
     def tick(self, kind: str, now_ms: int) -> None:
         """Timer work: "wakeup" | "timeout" | "cron" | "metrics" | "cleanup" (DESIGN.md).
 
