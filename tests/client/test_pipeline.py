@@ -4,6 +4,7 @@ write keep their order, their results and their errors."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -13,6 +14,9 @@ from flashq.client import FlashQ, Job, JobState, Pipeline
 from flashq.errors import NotFoundError, ValidationError
 from tests.client.helpers import RUNTIMES, gather, run, sleep
 from tests.harness import ServerProcess
+
+Body = Callable[[FlashQ, Pipeline, str], Awaitable[None]]
+"""A test's steps, given a connected client, its pipeline and a fresh queue name."""
 
 
 @pytest.fixture(params=RUNTIMES)
@@ -24,89 +28,83 @@ def _queue() -> str:
     return f"pipe-{uuid.uuid4().hex[:8]}"
 
 
+def _run(server: ServerProcess, runtime: str, body: Body) -> None:
+    queue = _queue()
+
+    async def main() -> None:
+        async with FlashQ(port=server.port, pool_size=1) as client:
+            await body(client, client.pipeline(), queue)
+
+    run(runtime, main)
+
+
 def test_pushes_return_ids_in_order_and_jobs_hold_their_data(
     shared_server: ServerProcess, runtime: str
 ) -> None:
-    q = _queue()
+    async def body(client: FlashQ, pipe: Pipeline, q: str) -> None:
+        ids = await pipe.execute(pipe.push(q, {"i": i}) for i in range(300))
+        assert len(set(ids)) == 300
+        jobs = await pipe.execute(pipe.get_job(i) for i in ids)
+        assert [job.data["i"] for job in jobs if job] == list(range(300))
+        assert await client.count(q) == 300
+        pulled = await client.pull_batch(q, 300, timeout=1000)
+        # one queue, same priority: pulled in push order, so the ids were in call order
+        assert [job.id for job in pulled] == ids
+        # jobs a pipeline returned are bound to the client: their helpers do real I/O
+        first = jobs[0]
+        assert first is not None
+        assert await first.get_state() is JobState.ACTIVE
 
-    async def main() -> None:
-        async with FlashQ(port=shared_server.port) as client:
-            pipe = client.pipeline()
-            ids = await pipe.execute(pipe.push(q, {"i": i}) for i in range(300))
-            assert len(set(ids)) == 300
-            jobs = await pipe.execute(pipe.get_job(i) for i in ids)
-            assert [job.data["i"] for job in jobs if job] == list(range(300))
-            assert await client.count(q) == 300
-            pulled = await client.pull_batch(q, 300, timeout=1000)
-            # one queue, same priority: pulled in push order, so the ids were in call order
-            assert [job.id for job in pulled] == ids
-            # jobs a pipeline returned are bound to the client: their helpers do real I/O
-            first = jobs[0]
-            assert first is not None
-            assert await first.get_state() is JobState.ACTIVE
-
-    run(runtime, main)
+    _run(shared_server, runtime, body)
 
 
 def test_later_calls_see_earlier_ones(shared_server: ServerProcess, runtime: str) -> None:
-    q = _queue()
+    async def body(client: FlashQ, pipe: Pipeline, q: str) -> None:
+        jid, found, counts = await pipe.execute(
+            [
+                pipe.push(q, "x", job_id=f"cid-{q}"),
+                pipe.get_job_by_custom_id(f"cid-{q}"),
+                pipe.count(q),
+            ]
+        )
+        assert isinstance(found, Job)
+        assert found.id == jid
+        assert counts == 1
 
-    async def main() -> None:
-        async with FlashQ(port=shared_server.port) as client:
-            pipe = client.pipeline()
-            jid, found, counts = await pipe.execute(
-                [
-                    pipe.push(q, "x", job_id=f"cid-{q}"),
-                    pipe.get_job_by_custom_id(f"cid-{q}"),
-                    pipe.count(q),
-                ]
-            )
-            assert isinstance(found, Job)
-            assert found.id == jid
-            assert counts == 1
-
-    run(runtime, main)
+    _run(shared_server, runtime, body)
 
 
 def test_errors_raise_first_or_take_their_place(shared_server: ServerProcess, runtime: str) -> None:
-    q = _queue()
+    async def body(client: FlashQ, pipe: Pipeline, q: str) -> None:
+        with pytest.raises(ValidationError):
+            await pipe.execute([pipe.push(q, 1), pipe.push("bad queue!", 2), pipe.push(q, 3)])
+        # the calls around the bad one still ran: the server answers each command
+        assert await client.count(q) == 2
+        results = await pipe.execute(
+            [pipe.push(q, 4), pipe.ack(10**15), pipe.push(q, 5)], return_exceptions=True
+        )
+        assert isinstance(results[0], int)
+        assert isinstance(results[2], int)
+        assert isinstance(results[1], NotFoundError)
+        assert await client.count(q) == 4
+        assert await pipe.execute([]) == []
 
-    async def main() -> None:
-        async with FlashQ(port=shared_server.port) as client:
-            pipe = client.pipeline()
-            with pytest.raises(ValidationError):
-                await pipe.execute([pipe.push(q, 1), pipe.push("bad queue!", 2), pipe.push(q, 3)])
-            # the calls around the bad one still ran: the server answers each command
-            assert await client.count(q) == 2
-            results = await pipe.execute(
-                [pipe.push(q, 4), pipe.ack(10**15), pipe.push(q, 5)], return_exceptions=True
-            )
-            assert isinstance(results[0], int)
-            assert isinstance(results[2], int)
-            assert isinstance(results[1], NotFoundError)
-            assert await client.count(q) == 4
-            assert await pipe.execute([]) == []
-
-    run(runtime, main)
+    _run(shared_server, runtime, body)
 
 
 def test_calls_of_several_requests_share_the_round(
     shared_server: ServerProcess, runtime: str
 ) -> None:
-    q = _queue()
+    async def body(client: FlashQ, pipe: Pipeline, q: str) -> None:
+        batch, single = await pipe.execute(
+            [pipe.push_batch(q, list(range(2500))), pipe.push(q, "last")]
+        )
+        assert isinstance(batch, list)
+        assert len(batch) == 2500
+        assert single not in batch
+        assert await client.count(q) == 2501
 
-    async def main() -> None:
-        async with FlashQ(port=shared_server.port) as client:
-            pipe = client.pipeline()
-            batch, single = await pipe.execute(
-                [pipe.push_batch(q, list(range(2500))), pipe.push(q, "last")]
-            )
-            assert isinstance(batch, list)
-            assert len(batch) == 2500
-            assert single not in batch
-            assert await client.count(q) == 2501
-
-    run(runtime, main)
+    _run(shared_server, runtime, body)
 
 
 def test_foreign_coroutines_are_refused(shared_server: ServerProcess) -> None:
@@ -114,16 +112,13 @@ def test_foreign_coroutines_are_refused(shared_server: ServerProcess) -> None:
         await trio.sleep(0.01)
         return 1
 
-    async def main() -> None:
-        async with FlashQ(port=shared_server.port) as client:
-            pipe = client.pipeline()
-            with pytest.raises(TypeError, match="pipeline's own methods"):
-                await pipe.execute([elsewhere()])
-            assert isinstance(pipe, Pipeline)
-            # the pipeline and the connection are still usable
-            assert await pipe.execute([pipe.count(_queue())]) == [0]
+    async def body(client: FlashQ, pipe: Pipeline, q: str) -> None:
+        with pytest.raises(TypeError, match="pipeline's own methods"):
+            await pipe.execute([elsewhere()])
+        # the pipeline and the connection are still usable
+        assert await pipe.execute([pipe.count(q)]) == [0]
 
-    trio.run(main)
+    _run(shared_server, "trio", body)
 
 
 def test_big_and_small_requests_from_many_tasks_arrive_whole(
@@ -132,22 +127,18 @@ def test_big_and_small_requests_from_many_tasks_arrive_whole(
     """Callers write straight to the socket while the writer task is idle; what does not
     fit (a 3 MB request outgrows the socket buffer) goes to the writer, and requests made
     meanwhile queue behind it. Frames must still reach the server whole and in order."""
-    q = _queue()
     big = ["x" * (3 << 20) + str(i) for i in range(6)]
 
-    async def main() -> None:
-        async with FlashQ(port=shared_server.port, pool_size=1) as client:
+    async def body(client: FlashQ, pipe: Pipeline, q: str) -> None:
+        async def push(data: Any, delay: float) -> int:
+            await sleep(delay)  # arrive one by one, mostly with the writer idle
+            return await client.push(q, data)
 
-            async def push(data: Any, delay: float) -> int:
-                await sleep(delay)  # arrive one by one, mostly with the writer idle
-                return await client.push(q, data)
+        pushes = [push(data, 0.002 * i) for i, data in enumerate(big)]
+        pushes += [push({"i": i}, 0.0001 * i) for i in range(300)]
+        ids = await gather(*pushes)
+        jobs = await pipe.execute(pipe.get_job(i) for i in ids)
+        assert [job.data if job else None for job in jobs[:6]] == big
+        assert [job.data["i"] for job in jobs[6:] if job] == list(range(300))
 
-            pushes = [push(data, 0.002 * i) for i, data in enumerate(big)]
-            pushes += [push({"i": i}, 0.0001 * i) for i in range(300)]
-            ids = await gather(*pushes)
-            pipe = client.pipeline()
-            jobs = await pipe.execute(pipe.get_job(i) for i in ids)
-            assert [job.data if job else None for job in jobs[:6]] == big
-            assert [job.data["i"] for job in jobs[6:] if job] == list(range(300))
-
-    run(runtime, main)
+    _run(shared_server, runtime, body)
