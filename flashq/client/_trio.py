@@ -237,6 +237,7 @@ class TrioConnection:
                     nursery.cancel_scope.cancel()
             except Exception as exc:
                 self._lost(ConnectionClosedError(f"connection lost: {exc!r}"))
+        self._fd = -1  # the descriptor number is free for reuse once the stream closes
         with trio.CancelScope(shield=True):
             await trio.aclose_forcefully(self._stream)
 
