@@ -100,9 +100,8 @@ class TrioConnection:
         self._scope = trio.CancelScope()
         self._closed = False
         # The socket's descriptor, for writes that skip the hop to the writer task (-1: TLS,
-        # or the connection is gone).
-        sock = getattr(stream, "socket", None)
-        self._fd: int = sock.fileno() if isinstance(sock, trio.socket.SocketType) else -1
+        # whose bytes must go through the SSL object, or the connection is gone).
+        self._fd: int = stream.socket.fileno() if isinstance(stream, trio.SocketStream) else -1
 
     @classmethod
     async def open(cls, options: ClientOptions) -> TrioConnection:
