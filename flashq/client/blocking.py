@@ -23,6 +23,7 @@ from flashq.client._runtime import backoff_delays
 from flashq.client._session import Reply
 from flashq.client._sync import drive
 from flashq.client.options import ClientOptions, ConnectionOpts
+from flashq.client.pipeline import Pipeline
 from flashq.errors import AuthenticationError, TimeoutError_, UnavailableError
 
 __all__ = ["BlockingClient"]
@@ -183,6 +184,10 @@ class BlockingClient:
     def close(self) -> None:
         """Close every connection; later calls raise `ClientClosedError`."""
         self._core.close()
+
+    def pipeline(self) -> Pipeline:
+        """Calls to batch into one write: `pipe.run(pipe.push(q, d) for d in items)`."""
+        return Pipeline(self._core)
 
     def __enter__(self) -> BlockingClient:
         return self

@@ -16,6 +16,7 @@ from typing import Any, Literal, TypeVar, final, overload
 from flashq.client._api import Api
 from flashq.client._api_base import ApiBase
 from flashq.client._session import Reply
+from flashq.client._sync import drive
 from flashq.errors import FlashQError
 
 __all__ = ["Pipeline"]
@@ -49,6 +50,8 @@ class Pipeline(Api):
     pipe = client.pipeline()
     ids = await pipe.execute(pipe.push("emails", {"to": a}) for a in addresses)
     ```
+
+    A `BlockingClient`'s pipeline runs them with `run` instead, without an event loop.
 
     The calls are not awaited one by one: `execute` starts them all, sends their commands
     in one write on one connection, and returns their results in order. A call that
@@ -122,6 +125,28 @@ class Pipeline(Api):
                 if isinstance(result, FlashQError):
                     raise result
         return results
+
+    @overload
+    def run(
+        self, calls: Iterable[Coroutine[Any, Any, T]], *, return_exceptions: Literal[False] = ...
+    ) -> list[T]: ...
+
+    @overload
+    def run(
+        self, calls: Iterable[Coroutine[Any, Any, T]], *, return_exceptions: bool
+    ) -> list[T | FlashQError]: ...
+
+    def run(
+        self, calls: Iterable[Coroutine[Any, Any, T]], *, return_exceptions: bool = False
+    ) -> list[T] | list[T | FlashQError]:
+        """`execute` for a pipeline of a `BlockingClient`: runs the calls to the end, here.
+
+        Raises:
+            TypeError: the pipeline belongs to an async client (await `execute` instead).
+        """
+        if not self._client.sync_driven:
+            raise TypeError("Pipeline.run is for a BlockingClient's pipeline; await execute()")
+        return drive(self.execute(calls, return_exceptions=return_exceptions))
 
     @staticmethod
     def _advance(

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import trio
 
-from flashq.client import FlashQ, Job, JobState, Pipeline
+from flashq.client import BlockingClient, FlashQ, Job, JobState, Pipeline
 from flashq.errors import NotFoundError, ValidationError
 from tests.client.helpers import RUNTIMES, gather, run, sleep
 from tests.harness import ServerProcess
@@ -142,3 +142,31 @@ def test_big_and_small_requests_from_many_tasks_arrive_whole(
         assert [job.data["i"] for job in jobs[6:] if job] == list(range(300))
 
     _run(shared_server, runtime, body)
+
+
+def test_blocking_client_pipeline_runs_without_an_event_loop(shared_server: ServerProcess) -> None:
+    q = _queue()
+    with BlockingClient(port=shared_server.port) as client:
+        pipe = client.pipeline()
+        ids = pipe.run(pipe.push(q, {"i": i}) for i in range(100))
+        assert len(set(ids)) == 100
+        assert client.count(q) == 100
+        jobs = pipe.run(pipe.get_job(i) for i in ids)
+        assert [job.data["i"] for job in jobs if job] == list(range(100))
+        first = jobs[0]
+        assert first is not None
+        first.log("from a pipelined job")  # bound to the blocking client: runs now
+        assert [e.message for e in client.get_logs(first.id)] == ["from a pipelined job"]
+        results = pipe.run([pipe.push(q, 1), pipe.ack(10**15)], return_exceptions=True)
+        assert isinstance(results[0], int)
+        assert isinstance(results[1], NotFoundError)
+
+
+def test_run_is_refused_on_an_async_clients_pipeline(shared_server: ServerProcess) -> None:
+    async def body(client: FlashQ, pipe: Pipeline, q: str) -> None:
+        calls = [pipe.count(q)]
+        with pytest.raises(TypeError, match="await execute"):
+            pipe.run(calls)
+        assert await pipe.execute(calls) == [0]  # the calls were not started
+
+    _run(shared_server, "trio", body)
