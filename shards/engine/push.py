@@ -214,23 +214,22 @@ def enqueue_new(st: ShardState, q: QueueState, job: Job, now: int, publish: bool
 def cmd_push(
     st: ShardState, cmd: Mapping[str, Any], now: int, token: Hashable | None, conn: int | None
 ) -> Reply:
-    if _options(cmd) == _DEFAULT_OPTIONS:
-        return push_plain(st, cmd["queue"], cmd["data"], now)
-    q = checked_queue(st, cmd["queue"])
-    if isinstance(q, str):
-        return err(q)
-    result = create_job(st, q, cmd, now, publish=True)
-    if isinstance(result, str):
-        return err(result)
-    return {"ok": True, "id": result}
+    plain = _options(cmd) == _DEFAULT_OPTIONS
+    return push_one(st, cmd["queue"], cmd["data"], now, None if plain else cmd)
 
 
-def push_plain(st: ShardState, queue: str, data: Any, now: int) -> Reply:
-    """PUSH of a job with every option at its default."""
+def push_one(
+    st: ShardState, queue: str, data: Any, now: int, options: Mapping[str, Any] | None
+) -> Reply:
+    """PUSH's reply: a job with the normalized PUSH `options`, or None when every option is
+    at its default (the shard process hands such a PUSH over without normalizing it)."""
     q = checked_queue(st, queue)
     if isinstance(q, str):
         return err(q)
-    result = create_plain_job(st, q, data, now, publish=True)
+    if options is None:
+        result = create_plain_job(st, q, data, now, publish=True)
+    else:
+        result = create_job(st, q, options, now, publish=True)
     if isinstance(result, str):
         return err(result)
     return {"ok": True, "id": result}

@@ -108,7 +108,7 @@ class ShardEngine:
         """`execute` of a PUSH that carries no option, for callers that saw so without
         normalizing it (the shard process's fast path for pipelined single pushes)."""
         st = self._st
-        reply = push.push_plain(st, queue, data, now_ms)
+        reply = push.push_one(st, queue, data, now_ms, None)
         if st.wake:
             delivery.serve_woken(st, now_ms)
         return reply
