@@ -30,6 +30,12 @@ def _serve_parser(sub: Any) -> None:
         default=None,
         help="never: survive process crashes (default); always: also power loss",
     )
+    p.add_argument(
+        "--busy-poll-us",
+        type=int,
+        default=None,
+        help="keep polling this long after a write before sleeping (default 200; 0 = off)",
+    )
     p.add_argument("--log-level", default=None)
 
 
@@ -67,22 +73,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from flashq.errors import ValidationError
     from flashq.procsetup import set_title, setup_logging
     from flashq.server import supervisor
 
-    settings = Settings.from_env(
-        os.environ,
-        host=args.host,
-        tcp_port=args.port,
-        unix_socket=args.unix_socket,
-        http=args.http,
-        http_port=args.http_port,
-        shard_procs=args.shards_procs,
-        storage=args.storage,
-        data_dir=args.data_dir,
-        fsync=args.fsync,
-        log_level=args.log_level,
-    )
+    try:
+        settings = Settings.from_env(
+            os.environ,
+            host=args.host,
+            tcp_port=args.port,
+            unix_socket=args.unix_socket,
+            http=args.http,
+            http_port=args.http_port,
+            shard_procs=args.shards_procs,
+            storage=args.storage,
+            data_dir=args.data_dir,
+            fsync=args.fsync,
+            busy_poll_us=args.busy_poll_us,
+            log_level=args.log_level,
+        )
+    except (ValidationError, ValueError) as exc:  # ValueError: a non-numeric env value
+        print(f"flashq serve: error: {exc}", file=sys.stderr)
+        return 2
     setup_logging("supervisor", settings.log_level)
     set_title("flashq: supervisor")
     return supervisor.run(settings)

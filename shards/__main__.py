@@ -28,6 +28,7 @@ async def _run(index: int, settings: Settings) -> None:
                     settings.shard_socket(index),
                     storage,
                     inline_commits=settings.fsync == "never",
+                    busy_poll_us=settings.busy_poll_us,
                 )
             )
             async for _ in signals:

@@ -22,6 +22,7 @@ from typing import Any, Final, Literal, cast
 import attrs
 import trio
 
+from flashq import busypoll
 from flashq.errors import FlashQError, ProtocolError
 from flashq.procsetup import freeze_startup_objects
 from flashq.protocol import link, routing
@@ -199,6 +200,7 @@ class ShardProcess:
                     await peer.stream.send_all(data)
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
                     peer.closed = True
+        busypoll.kick()
 
     def route_outbox(self, now: int) -> None:
         """Apply facts for local shards at once; queue the rest for the acceptor to forward."""
@@ -337,6 +339,7 @@ class ShardProcess:
             "requests": self.batch_requests,
             "avg_batch": round(self.batch_requests / self.batches, 2) if self.batches else 0.0,
             "events_dropped": self.events_dropped,
+            "busy_polls": busypoll.polls(),
             "publishing": self.publishing,
             "latency": [pair for e in self.engines.values() for pair in e.latency()],
             "engines": {s: attrs.asdict(e.statistics()) for s, e in self.engines.items()},
@@ -389,7 +392,13 @@ def _mode_name(mode: int) -> Literal["json", "msgpack"]:
 
 
 async def serve(
-    index: int, nprocs: int, socket_path: str, storage: Storage, *, inline_commits: bool = False
+    index: int,
+    nprocs: int,
+    socket_path: str,
+    storage: Storage,
+    *,
+    inline_commits: bool = False,
+    busy_poll_us: int = 0,
 ) -> None:
     proc = ShardProcess(index, nprocs, storage, inline_commits=inline_commits)
     await proc.load()
@@ -405,6 +414,7 @@ async def serve(
         async with trio.open_nursery() as nursery:
             nursery.start_soon(proc.run_batches)
             nursery.start_soon(proc.run_timer)
+            nursery.start_soon(busypoll.serve, busy_poll_us)
             nursery.start_soon(trio.serve_listeners, proc.serve_link, listeners)
     finally:
         # The storage is written only inside finish_batch; nothing is pending here.

@@ -15,6 +15,7 @@ import socket
 
 import trio
 
+from flashq import busypoll
 from flashq.config import Settings
 from flashq.procsetup import freeze_startup_objects, watch_parent
 from flashq.server.connection import ClientConnection
@@ -51,6 +52,7 @@ async def open_unix_listener(path: str) -> trio.SocketListener:
 async def serve(settings: Settings) -> None:
     async with trio.open_nursery() as nursery:
         nursery.start_soon(watch_parent)
+        nursery.start_soon(busypoll.serve, settings.busy_poll_us)
         links = [
             ShardLink(i, settings.shard_socket(i), "acceptor") for i in range(settings.shard_procs)
         ]

@@ -11,6 +11,8 @@ import os
 
 import trio
 
+from flashq import busypoll
+
 #: Buffers appended to since the last `flush_all`.
 _unflushed: set[WriteBuffer] = set()
 
@@ -20,6 +22,7 @@ def flush_all() -> None:
     handled, so a burst of pipelined requests or replies still costs one write per socket."""
     while _unflushed:
         _unflushed.pop().flush_now()
+    busypoll.kick()
 
 
 class WriteBuffer:

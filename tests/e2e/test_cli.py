@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -50,3 +51,20 @@ def test_help_for_each_command() -> None:
             capture_output=True, text=True, timeout=60, check=True,
         )  # fmt: skip
         assert "usage: flashq " + cmd in out.stdout
+
+
+def test_serve_refuses_bad_settings_with_a_message() -> None:
+    for args, env, expected in (
+        (["--busy-poll-us", "-1"], {}, "busy_poll_us must be between 0 and 100000"),
+        (["--shards-procs", "99"], {}, "shard_procs must be between 1 and 32"),
+        ([], {"FLASHQ_BUSY_POLL_US": "soon"}, "invalid literal for int()"),
+    ):
+        done = subprocess.run(
+            [sys.executable, "-m", "flashq", "serve", *args],
+            capture_output=True, text=True, timeout=60, check=False,
+            env={**os.environ, **env},
+        )  # fmt: skip
+        assert done.returncode == 2, done.stderr
+        assert done.stderr.startswith("flashq serve: error:"), done.stderr
+        assert expected in done.stderr
+        assert "Traceback" not in done.stderr

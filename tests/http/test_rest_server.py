@@ -4,10 +4,11 @@ POST /api/command, and the API reference."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import httpx
 
-from tests.http.conftest import HttpServer, data, error
+from tests.http.conftest import HttpServer, data, error, start_http_server, stop_server
 
 
 def test_crons_create_list_delete(client: httpx.Client) -> None:
@@ -148,3 +149,26 @@ def test_openapi_and_docs(api: HttpServer) -> None:
     assert "text/html" in page.headers["content-type"]
     assert "/queues/{q}/dlq/retry" in page.text
     assert "/events/job/{id}" in page.text
+
+
+def test_shard_processes_busy_poll_by_default(api: HttpServer, client: httpx.Client) -> None:
+    with api.srv.client() as tcp:
+        for i in range(50):  # sequential: each reply leaves the shard process polling
+            tcp.push("busy-poll", {"i": i})
+    rows = data(client.get("/shards"))
+    assert sum(r["busy_polls"] for r in rows) > 0
+    text = client.get("/metrics/prometheus").text
+    assert re.search(r'flashq_busy_polls_total\{process="[01]"\} [1-9]', text)
+
+
+def test_busy_polling_can_be_turned_off(tmp_path: Path) -> None:
+    server = start_http_server(tmp_path, FLASHQ_BUSY_POLL_US="0")
+    try:
+        with server.srv.client() as tcp:
+            ids = [tcp.push("no-busy-poll", {"i": i}) for i in range(50)]
+            assert len(set(ids)) == 50
+        with server.http() as http:
+            rows = data(http.get("/shards"))
+        assert [r["busy_polls"] for r in rows] == [0, 0]
+    finally:
+        stop_server(server.srv)

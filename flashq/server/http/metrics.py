@@ -124,6 +124,7 @@ def process_summary(
                 requests=int(proc.get("requests", 0)),
                 batches=int(proc.get("batches", 0)),
                 avg_batch=float(proc.get("avg_batch", 0.0)),
+                busy_polls=int(proc.get("busy_polls", 0)),
                 jobs=sum(int(e.get("jobs", 0)) - int(e.get("completed", 0)) for e in engines),
                 waiters=sum(int(e.get("waiters", 0)) for e in engines),
                 backend=storage.get("backend"),

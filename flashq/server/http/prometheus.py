@@ -126,6 +126,9 @@ def _processes(out: Exposition, processes: Sequence[Mapping[str, Any]]) -> None:
                "Group commits (event-loop batches) of a shard process", per("batches"))  # fmt: skip
     out.family("flashq_group_commit_batch_size", "gauge",
                "Mean requests per group commit of a shard process", per("avg_batch"))  # fmt: skip
+    out.family("flashq_busy_polls_total", "counter",
+               "Event-loop passes a shard process spent polling instead of sleeping",
+               per("busy_polls"))  # fmt: skip
     out.family("flashq_storage_commits_total", "counter", "Storage commits of a shard process",
                per("commits"))  # fmt: skip
     out.family("flashq_storage_write_latency_us", "gauge",
