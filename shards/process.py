@@ -83,6 +83,8 @@ class ShardProcess:
         self.engines: dict[int, ShardEngine] = {}
         self.pending: list[tuple[LinkPeer, list[Any]]] = []
         self.wake = trio.Event()
+        #: A batch is being run (by a link's task or by `run_batches`).
+        self.running = False
         self.peers: set[LinkPeer] = set()
         #: Cross-shard facts for other processes while no acceptor link is up (bounded).
         self.outbox_backlog: list[tuple[int, dict[str, Any]]] = []
@@ -115,7 +117,12 @@ class ShardProcess:
                     break
                 for msg in decoder.feed(data):
                     self.pending.append((peer, msg))
-                self.wake.set()
+                if self.running:
+                    self.wake.set()  # the batch in progress takes them next
+                else:
+                    # Run it in this task: the hop to `run_batches` cost a sequential
+                    # PUSH ~6 µs of its ~130 µs round trip.
+                    await self.drain()
         except (trio.BrokenResourceError, trio.ClosedResourceError):
             pass
         finally:
@@ -124,12 +131,24 @@ class ShardProcess:
             log.info("link from %s closed", peer.role)
 
     async def run_batches(self) -> None:
-        """The only task that touches engines and storage, so commits never overlap."""
+        """Run a batch whenever the timer asks (deadlines) or requests wait for one."""
         while True:
             await self.wake.wait()
             self.wake = trio.Event()
-            batch, self.pending = self.pending, []
-            await self.run_batch(batch)
+            if not self.running:
+                await self.drain(at_least_once=True)
+
+    async def drain(self, *, at_least_once: bool = False) -> None:
+        """Run batches until nothing is pending. `running` admits one caller at a time, so
+        engines and storage are only ever touched by one batch and commits never overlap."""
+        self.running = True
+        try:
+            while self.pending or at_least_once:
+                at_least_once = False
+                batch, self.pending = self.pending, []
+                await self.run_batch(batch)
+        finally:
+            self.running = False
 
     async def run_batch(self, batch: list[tuple[LinkPeer, list[Any]]]) -> None:
         now = wall_ms()
