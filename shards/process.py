@@ -215,12 +215,15 @@ class ShardProcess:
     async def flush(self) -> None:
         for peer in list(self.peers):
             if peer.out and not peer.closed:
+                if peer.role == "acceptor":
+                    # Clients' next requests come soon after their replies; the
+                    # coordinator's timer ticks do not, so an idle server never polls.
+                    busypoll.kick()
                 data, peer.out = bytes(peer.out), bytearray()
                 try:
                     await peer.stream.send_all(data)
                 except (trio.BrokenResourceError, trio.ClosedResourceError):
                     peer.closed = True
-        busypoll.kick()
 
     def route_outbox(self, now: int) -> None:
         """Apply facts for local shards at once; queue the rest for the acceptor to forward."""
