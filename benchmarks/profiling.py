@@ -111,7 +111,8 @@ def markdown(profiles: dict[str, dict[str, dict[str, Any]]], seconds: dict[str, 
         f"Sampled at {RATE_HZ} Hz during the measured section of each scenario. Samples parked in",
         "epoll or in an idle worker thread are left out; `busy` is the share of one core the",
         "process spent elsewhere (Python, or a syscall such as send): samples / (rate x seconds).",
-        "Shares below are of those busy samples.",
+        "Shares below are of those busy samples. `BusyPoll.run` is the loop polling awake",
+        "after a write instead of sleeping (flashq/busypoll.py): busy, but waiting.",
         "",
     ]
     for scenario, roles in profiles.items():
