@@ -12,7 +12,7 @@ Each poll is one pass of the Trio scheduler (an epoll_wait with a zero timeout) 
 sched_yield, so any other process runnable on this CPU goes first. An idle server never
 polls; a loaded one is rarely idle long enough to. The cost is CPU time on lightly loaded
 servers (at most one window per write), which is why it is a setting: `--busy-poll-us 0`
-turns it off.
+turns it off. A process confined to one CPU never polls.
 """
 
 from __future__ import annotations
@@ -68,10 +68,17 @@ def polls() -> int:
     return 0 if _poller is None else _poller.polls
 
 
+def usable(window_us: int) -> bool:
+    """Whether to poll at all: not with a window of 0, nor in a process confined to one CPU,
+    where the poller would hold the CPU the reply has to be computed on (measured there:
+    sequential round trips 10% slower, pipelined throughput unchanged)."""
+    return window_us > 0 and len(os.sched_getaffinity(0)) > 1
+
+
 async def serve(window_us: int) -> None:
-    """Run the process's poller until cancelled; a window of 0 means never poll."""
+    """Run the process's poller until cancelled, if it is `usable`."""
     global _poller
-    if window_us <= 0:
+    if not usable(window_us):
         return
     _poller = BusyPoll(window_us)
     try:

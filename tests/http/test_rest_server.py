@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.harness import ServerProcess, free_port
 from tests.http.conftest import HttpServer, data, error, start_http_server, stop_server
 
 
@@ -172,3 +173,26 @@ def test_busy_polling_can_be_turned_off(tmp_path: Path) -> None:
         assert [r["busy_polls"] for r in rows] == [0, 0]
     finally:
         stop_server(server.srv)
+
+
+def test_a_server_on_one_cpu_never_polls(tmp_path: Path) -> None:
+    # Confined to one CPU, a poller would only hold the CPU its reply needs.
+    environ = {"DASHBOARD_INTERVAL_MS": "200"}
+    port = free_port()
+    srv = ServerProcess(
+        tmp_path, shard_procs=2, extra=["--http", "--http-port", str(port)], env=environ
+    )
+    srv.args = ["taskset", "-c", "0", *srv.args]
+    srv.start()
+    server = HttpServer(srv, port, None)
+    try:
+        server.wait_http()
+        with srv.client() as tcp:
+            for i in range(50):
+                tcp.push("one-cpu", {"i": i})
+        with server.http() as http:
+            rows = data(http.get("/shards"))
+        assert [r["busy_polls"] for r in rows] == [0, 0]
+        assert sum(r["requests"] for r in rows) >= 50
+    finally:
+        stop_server(srv)
