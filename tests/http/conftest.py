@@ -61,8 +61,14 @@ def stop_server(srv: ServerProcess) -> None:
 
 
 def start_http_server(
-    data_dir: Path, *, token: str | None = None, storage: str = "memory", **env: str
+    data_dir: Path,
+    *,
+    token: str | None = None,
+    storage: str = "memory",
+    prefix: tuple[str, ...] = (),
+    **env: str,
 ) -> HttpServer:
+    """`prefix`: a command that runs the server (e.g. `taskset -c 0`)."""
     port = free_port()
     environ = {"DASHBOARD_INTERVAL_MS": "200", **env}
     if token:
@@ -71,6 +77,7 @@ def start_http_server(
         data_dir, shard_procs=2, storage=storage,
         extra=["--http", "--http-port", str(port)], env=environ,
     )  # fmt: skip
+    srv.args = [*prefix, *srv.args]
     srv.start()
     server = HttpServer(srv, port, token)
     try:

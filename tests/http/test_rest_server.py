@@ -8,7 +8,6 @@ from pathlib import Path
 
 import httpx
 
-from tests.harness import ServerProcess, free_port
 from tests.http.conftest import HttpServer, data, error, start_http_server, stop_server
 
 
@@ -177,17 +176,9 @@ def test_busy_polling_can_be_turned_off(tmp_path: Path) -> None:
 
 def test_a_server_on_one_cpu_never_polls(tmp_path: Path) -> None:
     # Confined to one CPU, a poller would only hold the CPU its reply needs.
-    environ = {"DASHBOARD_INTERVAL_MS": "200"}
-    port = free_port()
-    srv = ServerProcess(
-        tmp_path, shard_procs=2, extra=["--http", "--http-port", str(port)], env=environ
-    )
-    srv.args = ["taskset", "-c", "0", *srv.args]
-    srv.start()
-    server = HttpServer(srv, port, None)
+    server = start_http_server(tmp_path, prefix=("taskset", "-c", "0"))
     try:
-        server.wait_http()
-        with srv.client() as tcp:
+        with server.srv.client() as tcp:
             for i in range(50):
                 tcp.push("one-cpu", {"i": i})
         with server.http() as http:
@@ -195,4 +186,4 @@ def test_a_server_on_one_cpu_never_polls(tmp_path: Path) -> None:
         assert [r["busy_polls"] for r in rows] == [0, 0]
         assert sum(r["requests"] for r in rows) >= 50
     finally:
-        stop_server(srv)
+        stop_server(server.srv)
