@@ -1,11 +1,11 @@
 """Trio main of one shard process: serve the link socket, run the engines, group-commit, reply.
 
 The process owns the logical shards ``{s : s % nprocs == index}``, one `ShardEngine` each.
-Requests from every link (the acceptor, the coordinator) land in one pending list; the batch
-loop takes everything pending, runs it through the engines, commits all their changes in a
-single storage call off the event loop, and only then writes the replies: one commit per
-batch, however many jobs it carries (group commit). While a commit runs, new requests keep
-accumulating, so batches grow with load.
+Requests from every link (the acceptor, the coordinator) land in one pending list; a batch
+(`drain`) takes everything pending, runs it through the engines, commits all their changes in
+a single storage call (on the event loop without fsync, in a thread with it), and only then
+writes the replies: one commit per batch, however many jobs it carries (group commit). While
+a batch runs, new requests keep accumulating, so batches grow with load.
 """
 
 from __future__ import annotations
