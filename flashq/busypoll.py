@@ -72,7 +72,13 @@ def usable(window_us: int) -> bool:
     """Whether to poll at all: not with a window of 0, nor in a process confined to one CPU,
     where the poller would hold the CPU the reply has to be computed on (measured there:
     sequential round trips 10% slower, pipelined throughput unchanged)."""
-    return window_us > 0 and len(os.sched_getaffinity(0)) > 1
+    return window_us > 0 and _cpus() > 1
+
+
+def _cpus() -> int:
+    """CPUs this process may run on (the affinity mask where the OS has one, as Linux)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
 
 
 async def serve(window_us: int) -> None:
