@@ -28,6 +28,20 @@ def _chunks(items: list[Any], size: int = MAX_BATCH_JOBS) -> list[list[Any]]:
     return [items[i : i + size] for i in range(0, len(items), size)]
 
 
+def push_fields(
+    queue: str, data: Any, options: PushOptions | Mapping[str, Any] | None, opts: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The PUSH command (shared with `Pipeline.push`'s fast path)."""
+    fields = job_fields(data, options, opts)
+    fields["cmd"] = "PUSH"
+    fields["queue"] = queue
+    return fields
+
+
+def pushed_id(reply: Mapping[str, Any]) -> int:
+    return int(reply["id"])
+
+
 class JobsApi(ApiBase):
     """Core, query and job-management commands.
 
@@ -48,11 +62,7 @@ class JobsApi(ApiBase):
 
         Options come as a `PushOptions`, a dict, or keywords (`priority=5, delay=1000`).
         """
-        fields = job_fields(data, options, opts)
-        fields["cmd"] = "PUSH"
-        fields["queue"] = queue
-        reply = await self._request(fields)
-        return int(reply["id"])
+        return pushed_id(await self._request(push_fields(queue, data, options, opts)))
 
     async def push_batch(self, queue: str, jobs: Iterable[JobSpec]) -> list[int]:
         """Push many jobs with PUSHB, 1000 per request, all requests pipelined.

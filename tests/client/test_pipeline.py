@@ -107,6 +107,34 @@ def test_calls_of_several_requests_share_the_round(
     _run(shared_server, runtime, body)
 
 
+def test_calls_awaited_inside_a_callers_coroutine_run_in_the_round(
+    shared_server: ServerProcess, runtime: str
+) -> None:
+    """`pipe.push` is a hand-made coroutine (`_Call`) that `execute` runs without a frame;
+    awaited from a coroutine of the caller's, it must behave as the `async def` it replaces."""
+
+    async def body(client: FlashQ, pipe: Pipeline, q: str) -> None:
+        async def push_twice(data: Any) -> tuple[int, int]:
+            first = await pipe.push(q, data)
+            return first, await pipe.push(q, data, priority=3)
+
+        async def push_bad() -> int:
+            return await pipe.push("bad queue!", 1)
+
+        pairs = await pipe.execute([push_twice("a"), push_twice("b")])
+        assert len({jid for pair in pairs for jid in pair}) == 4
+        results = await pipe.execute([push_bad(), push_twice("c")], return_exceptions=True)
+        assert isinstance(results[0], ValidationError)
+        assert isinstance(results[1], tuple)
+        jobs = await pipe.execute(pipe.get_job(jid) for pair in pairs for jid in pair)
+        assert [(job.data, job.priority) for job in jobs if job] == [
+            ("a", 0), ("a", 3), ("b", 0), ("b", 3),
+        ]  # fmt: skip
+        assert await client.count(q) == 6
+
+    _run(shared_server, runtime, body)
+
+
 def test_foreign_coroutines_are_refused(shared_server: ServerProcess) -> None:
     async def elsewhere() -> int:
         await trio.sleep(0.01)
