@@ -235,6 +235,18 @@ def push_one(
     return {"ok": True, "id": result}
 
 
+def push_plain_run(st: ShardState, queue: str, datas: list[Any], now: int) -> list[Reply]:
+    """`push_one` without options for consecutive PUSHes to one queue, in order: the batch
+    path (`push_plain_batch`) when every payload surely fits, else one by one, so each
+    PUSH still gets its own reply or error."""
+    q = checked_queue(st, queue)
+    if isinstance(q, str):
+        return [err(q) for _ in datas]
+    if not all_job_data_fit(datas):
+        return [push_one(st, queue, data, now, None) for data in datas]
+    return [{"ok": True, "id": job_id} for job_id in push_plain_batch(st, q, datas, now, True)]
+
+
 def cmd_pushb(
     st: ShardState, cmd: Mapping[str, Any], now: int, token: Hashable | None, conn: int | None
 ) -> Reply:

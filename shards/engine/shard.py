@@ -113,6 +113,15 @@ class ShardEngine:
             delivery.serve_woken(st, now_ms)
         return reply
 
+    def push_plain_run(self, queue: str, datas: list[Any], now_ms: int) -> list[Reply]:
+        """`push_plain` of consecutive PUSHes to `queue`, one reply each, in order: pipelined
+        single pushes take the PUSHB path (one size check, one record head)."""
+        st = self._st
+        replies = push.push_plain_run(st, queue, datas, now_ms)
+        if st.wake:
+            delivery.serve_woken(st, now_ms)
+        return replies
+
     def tick(self, kind: str, now_ms: int) -> None:
         """Timer work: "wakeup" | "timeout" | "cron" | "metrics" | "cleanup" (DESIGN.md).
 

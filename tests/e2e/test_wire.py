@@ -86,6 +86,33 @@ def test_pipelined_with_reqid_all_answered(server: ServerProcess) -> None:
     assert len({r["id"] for r in replies}) == 500
 
 
+def test_pipelined_plain_pushes_each_get_their_own_reply(server: ServerProcess) -> None:
+    """The shard process pushes a run of option-less PUSHes to one queue in one engine call
+    (the PUSHB path): each must still get its own reply, in order, errors in their place."""
+    objs: list[dict[str, Any]] = [{"cmd": "PUSH", "queue": "runs", "data": i} for i in range(100)]
+    objs[10] = {"cmd": "PUSH", "queue": "runs", "data": "x" * (10 * 1024 * 1024 + 10)}
+    objs[20:23] = [{"cmd": "PUSH", "queue": "bad queue!", "data": i} for i in range(3)]
+    objs[30:32] = [{"cmd": "PUSH", "queue": "runs-other", "data": i} for i in range(2)]
+    objs[40] = {"cmd": "PUSH", "queue": "runs", "data": 40, "priority": 0}  # not plain
+    objs[50] = {"cmd": "PUSH", "queue": "runs", "data": "y" * (600 * 1024)}  # fits, 1-by-1
+    replies = send_lines(server, *objs)
+    errors = {i: str(r["error"]) for i, r in enumerate(replies) if r["ok"] is False}
+    assert errors.keys() == {10, 20, 21, 22}
+    assert errors[10].startswith("Job data too large")
+    assert all(errors[i].startswith("Queue name must") for i in (20, 21, 22)), errors
+    runs = [i for i in range(100) if i not in errors and i not in (30, 31)]
+    ids = [replies[i]["id"] for i in runs]
+    assert ids == sorted(ids)
+    assert len(set(ids)) == len(runs)
+    with server.client() as client:
+        assert client.count("runs") == len(runs)
+        assert client.count("runs-other") == 2
+        pulled = client.pull_batch("runs", 200, timeout=1000)
+        assert [job.id for job in pulled] == ids  # same priority: push order
+        assert [job.data for job in pulled][:11] == [i for i in range(12) if i != 10]
+        assert len(pulled[runs.index(50)].data) == 600 * 1024
+
+
 def test_blocked_pull_does_not_delay_later_push(server: ServerProcess) -> None:
     with server.connect() as s:
         s.sendall(

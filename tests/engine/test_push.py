@@ -200,3 +200,26 @@ def test_plain_batch_skips_only_the_oversized_job_and_survives_restart(h: Harnes
     h.engine.execute(cmd("CHANGEPRIORITY", id=job_id, priority=9), h.now)
     h.drain()
     assert h.reloaded()("GETJOB", id=job_id)["job"]["priority"] == 9
+
+
+@pytest.mark.parametrize(
+    "datas",
+    [[1, {"a": [2]}, None, "three"], [1, {"a": [2]}, "x" * 10_485_760, None, "three"]],
+    ids=["batch path", "one by one"],
+)
+def test_a_run_of_plain_pushes_equals_the_pushes_one_by_one(datas: list[object]) -> None:
+    """`push_plain_run` (the shard process's path for pipelined option-less PUSHes) gives each
+    push the reply, job, event and stored record that `push_plain` would have."""
+    one, run = Harness(), Harness()
+    singles = [one.engine.push_plain("q", d, one.now) for d in datas]
+    one.drain()
+    assert run.engine.push_plain_run("q", datas, run.now) == singles
+    run.drain()
+    assert [r["ok"] for r in singles] == [not (isinstance(d, str) and len(d) > 99) for d in datas]
+    assert run.events == one.events
+    assert run.store == one.store
+    waiting = one("GETJOBS", queue="q", state="waiting")
+    assert run.reloaded()("GETJOBS", queue="q", state="waiting") == waiting
+    bad = run.engine.push_plain_run("no such queue!", [1, 2], run.now)
+    assert [r["ok"] for r in bad] == [False, False]
+    assert run.counts()["waiting"] == 4
