@@ -120,6 +120,11 @@ class KVStore:
             self._delete(key)
         return len(dead)
 
+    @property
+    def changed(self) -> bool:
+        """Whether `take_changes` has something to report."""
+        return bool(self._dirty)
+
     def take_changes(self) -> dict[str, bytes | None]:
         """Storage records changed since the last call: ``k:<key>`` -> bytes, or None = delete.
 

@@ -107,16 +107,23 @@ class Harness:
         self.drain()
 
     def drain(self) -> None:
-        for key, value in self.engine.take_changes().items():
+        # The shard process collects only from engines that say they have effects: every
+        # engine test checks that they say so exactly when there is something to take.
+        said = self.engine.has_effects()
+        changes, events = self.engine.take_changes(), self.engine.take_events()
+        resolved, outbox = self.engine.take_resolved(), self.engine.take_outbox()
+        assert said == bool(changes or events or resolved or outbox)
+        assert not self.engine.has_effects()
+        for key, value in changes.items():
             if value is None:
                 self.store.pop(key, None)
             else:
                 self.store[key] = value
-        self.events.extend(self.engine.take_events())
-        for token, reply in self.engine.take_resolved():
+        self.events.extend(events)
+        for token, reply in resolved:
             assert token not in self.resolved, f"token {token} answered twice"
             self.resolved[token] = reply
-        self.outbox.extend(self.engine.take_outbox())
+        self.outbox.extend(outbox)
 
     def event_types(self) -> list[str]:
         return [e["event_type"] for e in self.events]
