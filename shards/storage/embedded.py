@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -83,7 +84,12 @@ class EmbeddedStorage:
         self._compact_ratio = compact_ratio
         self._background = background_compaction
         self._hook: Callable[[str], None] = compaction_hook or no_hook
-        self._compactor = Compactor(hook=self._hook, retry_gap_bytes=compact_min_bytes)
+        # Background compactions fold in a low-priority child process (see _compaction);
+        # with a hook (tests observing the steps), in the thread.
+        in_child = background_compaction and compaction_hook is None and sys.platform == "linux"
+        self._compactor = Compactor(
+            hook=self._hook, retry_gap_bytes=compact_min_bytes, in_child=in_child
+        )
         self._shards: dict[int, ShardDir] = {}
         self._sync_pool: ThreadPoolExecutor | None = None
         self._counters = CommitCounters()

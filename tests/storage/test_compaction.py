@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import textwrap
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,7 +18,7 @@ from shards.storage import EmbeddedStorage
 from shards.storage._shard_dir import Listing
 
 from ._workload import batch, state_after
-from .conftest import run_child
+from .conftest import REPO_ROOT, run_child
 
 SHARD = 4
 #: ~3 workload batches of log; the snapshot of ~2,500-5,000 live keys is of the same order,
@@ -256,3 +260,139 @@ def test_leftovers_of_an_interrupted_compaction_are_removed_on_open(
     assert open_store(opened, data).load(SHARD) == state_after(10)
     assert_clean(data)
     assert sorted(os.listdir(shard))[0] == "LOCK"
+
+
+# -- background compactions fold in a child process ----------------------------------------
+
+#: Batches big enough that folding them takes the child seconds, so a test can catch it.
+BIG = {"size": 50_000, "key_space": 1_000_000}
+
+
+def compaction_children(parent: int) -> list[int]:
+    """Pids of compaction processes (`python -m shards.storage._compaction`) of `parent`."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except (OSError, ValueError):
+            continue
+        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        if ppid == parent and b"shards.storage._compaction" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def wait_for(predicate: Callable[[], object], timeout_s: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def big_log(opened: list[EmbeddedStorage], data: Path, batches: int) -> None:
+    store = open_store(opened, data, compact_min_bytes=10**12)
+    store.load(SHARD)
+    for n in range(batches):
+        store.commit({SHARD: batch(n, **BIG)})
+    store.close()
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the child process is Linux-only")
+def test_background_compaction_folds_in_a_low_priority_child(
+    data: Path, opened: list[EmbeddedStorage]
+):
+    # given a shard with a big log, opened as a server opens it (background, no hook)
+    big_log(opened, data, 20)
+    store = open_store(opened, data, background_compaction=True)
+    store.load(SHARD)
+
+    # when a commit starts a compaction
+    store.commit({SHARD: batch(20, **BIG)})
+
+    # then the fold runs in a child process of ours, niced, and installs its snapshot
+    assert wait_for(lambda: compaction_children(os.getpid()))
+    (child,) = compaction_children(os.getpid())
+    assert wait_for(lambda: os.getpriority(os.PRIO_PROCESS, child) >= 10)  # set once started
+    assert store.wait_compactions(timeout_s=60)
+    assert store.statistics().compactions == 1
+    assert_clean(data)
+    store.close()
+    assert open_store(opened, data).load(SHARD) == state_after(21, **BIG)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the child process is Linux-only")
+def test_close_kills_a_folding_child_without_a_trace(data: Path, opened: list[EmbeddedStorage]):
+    big_log(opened, data, 20)
+    store = open_store(opened, data, background_compaction=True)
+    store.load(SHARD)
+    store.commit({SHARD: batch(20, **BIG)})
+    assert wait_for(lambda: compaction_children(os.getpid()))
+
+    store.close()
+
+    assert compaction_children(os.getpid()) == []
+    assert store.statistics().compactions == 0
+    assert listing(data).tmps == []
+    assert listing(data).snaps == []
+    assert open_store(opened, data, compact_min_bytes=10**12).load(SHARD) == state_after(21, **BIG)
+
+
+KILLED_OWNER = textwrap.dedent(
+    """
+    import sys, time
+    from shards.storage import EmbeddedStorage
+    from tests.storage._workload import batch
+
+    store = EmbeddedStorage(sys.argv[1], compact_min_bytes=150_000, compact_ratio=1.0)
+    store.load(4)
+    store.commit({4: batch(20, size=50_000, key_space=1_000_000)})
+    print("committed", flush=True)
+    time.sleep(60)
+    """
+)
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="the child process is Linux-only")
+def test_a_killed_shard_process_leaves_no_folding_child(data: Path, opened: list[EmbeddedStorage]):
+    """The fold must not outlive the process that owns the shard (SIGKILLed, restarted by
+    the supervisor): it would write beside the new owner."""
+    # given a process that owns the shard and whose compaction is folding in a child
+    big_log(opened, data, 20)
+    owner = subprocess.Popen(
+        [sys.executable, "-c", KILLED_OWNER, str(data)],
+        cwd=REPO_ROOT,
+        env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert owner.stdout is not None
+        assert owner.stdout.readline().strip() == "committed"
+        assert wait_for(lambda: compaction_children(owner.pid))
+        (child,) = compaction_children(owner.pid)
+        assert wait_for(lambda: os.getpriority(os.PRIO_PROCESS, child) >= 10)  # past prctl
+        os.kill(child, signal.SIGSTOP)  # it cannot finish on its own meanwhile
+
+        # when the owner is killed
+        owner.kill()
+        owner.wait()
+
+        # then its child dies with it, and the next owner finds every commit
+        assert wait_for(lambda: not Path(f"/proc/{child}").exists() or _zombie(child), 5)
+    finally:
+        owner.kill()
+        for pid in compaction_children(owner.pid) + compaction_children(1):
+            os.kill(pid, signal.SIGKILL)  # a child that survived (the test failed)
+    assert open_store(opened, data).load(SHARD) == state_after(21, **BIG)
+    assert listing(data).tmps == []
+
+
+def _zombie(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True
+    return stat[stat.rindex(")") + 2] == "Z"
