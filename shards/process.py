@@ -216,6 +216,10 @@ class ShardProcess:
             else:
                 self.events_dropped += len(events)
         await self.flush()
+        # Replies are out: build the jobs of the batch's plain pushes now, while the
+        # clients read them and prepare their next requests (`push.index_plain`).
+        for engine in busy.values():
+            engine.settle()
 
     def acceptor(self) -> LinkPeer | None:
         return next((p for p in self.peers if p.role == "acceptor" and not p.closed), None)

@@ -92,6 +92,7 @@ class ShardEngine:
             The reply body (no reqId), or None when PULL/PULLB/WAITJOB must wait: the engine
             keeps ``(token, conn, deadline)`` and answers later through `take_resolved`.
         """
+        self.settle()
         name = cmd["cmd"]
         st = self._st
         handler = _HANDLERS.get(name)
@@ -107,6 +108,7 @@ class ShardEngine:
     def push_plain(self, queue: str, data: Any, now_ms: int) -> dict[str, Any]:
         """`execute` of a PUSH that carries no option, for callers that saw so without
         normalizing it (the shard process's fast path for pipelined single pushes)."""
+        self.settle()
         st = self._st
         reply = push.push_one(st, queue, data, now_ms, None)
         if st.wake:
@@ -116,6 +118,7 @@ class ShardEngine:
     def push_plain_run(self, queue: str, datas: list[Any], now_ms: int) -> list[Reply]:
         """`push_plain` of consecutive PUSHes to `queue`, one reply each, in order: pipelined
         single pushes take the PUSHB path (one size check, one record head)."""
+        self.settle()
         st = self._st
         replies = push.push_plain_run(st, queue, datas, now_ms)
         if st.wake:
@@ -128,6 +131,7 @@ class ShardEngine:
         Raises:
             ValueError: unknown kind.
         """
+        self.settle()
         st = self._st
         if kind == "wakeup":
             delivery.serve_all_waiting(st, now_ms)
@@ -151,6 +155,7 @@ class ShardEngine:
         jobs due, rate-limit tokens), so a process that only calls this at `next_deadline`
         still makes progress, and a job due exactly at a deadline wins over the timeout.
         """
+        self.settle()
         st = self._st
         delivery.serve_all_waiting(st, now_ms)
         for w in st.waiters.expired(now_ms):
@@ -165,6 +170,7 @@ class ShardEngine:
     def next_deadline(self) -> int | None:
         """Earliest instant (ms) at which a blocked request needs attention: a waiter's
         deadline, or a delayed job / rate-limit token due on a queue that has pullers."""
+        self.settle()
         st = self._st
         best = st.waiters.next_deadline()
         for q in st.waiting_queues:
@@ -178,12 +184,14 @@ class ShardEngine:
 
     def cancel_conn(self, conn: int) -> None:
         """The connection closed: drop its blocked requests (never answered)."""
+        self.settle()
         for w in self._st.waiters.cancel_conn(conn):
             if w.kind != WAITJOB:
                 self._pull_waiter_gone(w.queue, w.count)
 
     def requeue(self, ids: Iterable[int], now_ms: int) -> None:
         """Jobs delivered in replies that could not be written: back to waiting, in place."""
+        self.settle()
         st = self._st
         for job_id in ids:
             job = st.active.get(job_id)
@@ -193,6 +201,12 @@ class ShardEngine:
             delivery.serve_woken(st, now_ms)
 
     # -- effects ------------------------------------------------------------------------
+
+    def settle(self) -> None:
+        """Build the jobs of plain pushes committed and answered but not indexed yet (the
+        shard process calls it right after replying; every other entry point does first)."""
+        if self._st.unindexed:
+            push.settle(self._st)
 
     def has_effects(self) -> bool:
         """Whether any `take_*` below has something to return. A batch touches one or two
@@ -233,6 +247,7 @@ class ShardEngine:
 
     def latency(self) -> list[tuple[str, list[Any]]]:
         """Per queue, its push → completion histogram in `Histogram.plain` form."""
+        self.settle()
         return [(q.name, q.latency.plain()) for q in self._st.queues.values() if q.latency]
 
     def take_outbox(self) -> list[tuple[int, dict[str, Any]]]:
@@ -242,6 +257,7 @@ class ShardEngine:
         return out
 
     def statistics(self) -> EngineStats:
+        self.settle()
         st = self._st
         return EngineStats(
             jobs=len(st.jobs),

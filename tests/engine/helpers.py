@@ -124,6 +124,7 @@ class Harness:
             assert token not in self.resolved, f"token {token} answered twice"
             self.resolved[token] = reply
         self.outbox.extend(outbox)
+        self.engine.settle()  # as the shard process does once it has replied
 
     def event_types(self) -> list[str]:
         return [e["event_type"] for e in self.events]

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 
+from shards.engine import ShardEngine
 from tests.engine.helpers import T0, Harness, cmd
 
 
@@ -223,3 +226,39 @@ def test_a_run_of_plain_pushes_equals_the_pushes_one_by_one(datas: list[object])
     bad = run.engine.push_plain_run("no such queue!", [1, 2], run.now)
     assert [r["ok"] for r in bad] == [False, False]
     assert run.counts()["waiting"] == 4
+
+
+ENTRY_POINTS: dict[str, Callable[[ShardEngine, int], object]] = {
+    "execute": lambda e, now: e.execute(cmd("COUNT", queue="q"), now),
+    "push_plain": lambda e, now: e.push_plain("other", 1, now),
+    "push_plain_run": lambda e, now: e.push_plain_run("other", [1, 2], now),
+    "tick": lambda e, now: e.tick("timeout", now),
+    "expire_waiters": lambda e, now: e.expire_waiters(now),
+    "next_deadline": lambda e, now: e.next_deadline(),
+    "cancel_conn": lambda e, now: e.cancel_conn(7),
+    "requeue": lambda e, now: e.requeue([], now),
+    "latency": lambda e, now: e.latency(),
+    "statistics": lambda e, now: e.statistics(),
+}
+
+
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_every_entry_point_first_builds_the_jobs_a_plain_batch_deferred(entry: str) -> None:
+    """A plain PUSHB commits its records and replies; its jobs are built after the reply
+    (`settle`), or by whichever engine call comes first: no command sees them missing."""
+    engine = ShardEngine(0)
+    ids = engine.execute(cmd("PUSHB", queue="q", jobs=[{"data": i} for i in range(5)]), T0)["ids"]  # type: ignore[index]
+    assert engine._st.unindexed  # deferred: nobody waits on the queue
+    ENTRY_POINTS[entry](engine, T0)
+    assert all(q.name != "q" for q, *_ in engine._st.unindexed)
+    assert list(engine._st.queues["q"].jobs) == ids
+    reply = engine.execute(cmd("PULLB", queue="q", count=10, timeout=0), T0)
+    assert [job["id"] for job in reply["jobs"]] == ids  # type: ignore[index]
+
+
+def test_a_plain_batch_for_a_waiting_puller_is_built_at_once(h: Harness) -> None:
+    token = h.block("PULL", queue="q", timeout=5000)
+    reply = h.engine.execute(cmd("PUSHB", queue="q", jobs=[{"data": 1}, {"data": 2}]), h.now)
+    assert h.engine._st.unindexed == []
+    h.drain()
+    assert h.resolved[token]["job"]["id"] == reply["ids"][0]  # type: ignore[index]
