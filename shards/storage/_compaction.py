@@ -14,7 +14,7 @@ the whole state after every one of them):
 The hooks are a test seam (a child process exits at one of them to simulate a crash).
 
 In a server, steps 2-3 (all the reading, decoding and re-encoding) run in a child process
-at low CPU priority (`python -m shards.storage._compaction`), not in a thread: a thread held
+at low CPU priority (`python -m shards.storage._fold_child`), not in a thread: a thread held
 the GIL against the shard process's event loop, 37-45% of its samples under py-spy while a
 shard with 10 KB jobs compacted, and every request waited behind it. The child dies with
 the thread that waits for it (PR_SET_PDEATHSIG), so a killed shard process leaves no writer.
@@ -128,6 +128,9 @@ def fold(
     return None if size is None else (size, len(state))
 
 
+#: The child's module: it only calls `child_main` (running this module itself with -m would
+#: execute it twice, as the package imports it first).
+_FOLD_CHILD: Final = "shards.storage._fold_child"
 #: Seconds between checks of `should_stop` while a child folds.
 _CHILD_POLL_S: Final = 0.1
 
@@ -140,7 +143,7 @@ def fold_in_child(
     Raises:
         StorageError: the child failed (its last stderr lines say why).
     """
-    argv = [sys.executable, "-m", __name__, str(os.getpid()), path, str(base), str(upto)]
+    argv = [sys.executable, "-m", _FOLD_CHILD, str(os.getpid()), path, str(base), str(upto)]
     child = subprocess.Popen(
         [*argv, tmp_path], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -160,8 +163,8 @@ def fold_in_child(
     return int(size), int(entries)
 
 
-def _child_main(argv: list[str]) -> int:
-    """`python -m shards.storage._compaction PARENT PATH BASE UPTO TMP`: print size, entries."""
+def child_main(argv: list[str]) -> int:
+    """`python -m shards.storage._fold_child PARENT PATH BASE UPTO TMP`: print size, entries."""
     parent, path, base, upto, tmp_path = argv
     if sys.platform == "linux":
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
@@ -275,7 +278,3 @@ class Compactor:
                 with self._idle:
                     self._pending -= 1
                     self._idle.notify_all()
-
-
-if __name__ == "__main__":
-    raise SystemExit(_child_main(sys.argv[1:]))

@@ -269,7 +269,7 @@ BIG = {"size": 50_000, "key_space": 1_000_000}
 
 
 def compaction_children(parent: int) -> list[int]:
-    """Pids of compaction processes (`python -m shards.storage._compaction`) of `parent`."""
+    """Pids of compaction processes (`python -m shards.storage._fold_child`) of `parent`."""
     found = []
     for entry in Path("/proc").iterdir():
         try:
@@ -278,7 +278,7 @@ def compaction_children(parent: int) -> list[int]:
         except (OSError, ValueError):
             continue
         ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
-        if ppid == parent and b"shards.storage._compaction" in cmdline:
+        if ppid == parent and b"shards.storage._fold_child" in cmdline:
             found.append(int(entry.name))
     return found
 
