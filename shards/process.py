@@ -162,12 +162,11 @@ class ShardProcess:
             peer, msg = batch[i]
             link_id, mode, req_id, conn, shard, cmd = msg
             pusher = self.plain_push_engine(shard, cmd)
-            if pusher is not None and i + 1 < n:
+            if pusher is not None:
                 end = self.plain_push_run_end(batch, i)
-                if end > i + 1:
-                    self.push_run(pusher, batch[i:end], replies, now)
-                    i = end
-                    continue
+                self.push_run(pusher, batch[i:end], replies, now)
+                i = end
+                continue
             i += 1
             try:
                 reply = self.dispatch(peer, link_id, mode, req_id, conn, shard, cmd, now)
@@ -284,11 +283,7 @@ class ShardProcess:
         now: int,
     ) -> dict[str, Any] | None:
         name = raw.get("cmd")
-        if name == "PUSH":
-            engine = self.plain_push_engine(shard, raw)
-            if engine is not None:
-                return engine.push_plain(raw["queue"], raw["data"], now)
-        elif isinstance(name, str) and name.startswith("_"):
+        if isinstance(name, str) and name.startswith("_"):
             return self.internal(peer, shard, raw, now)
         cmd = normalize(dict(raw))
         token: Token = (peer, link_id, mode, req_id)
@@ -335,9 +330,9 @@ class ShardProcess:
         replies: list[tuple[LinkPeer, int, Any]],
         now: int,
     ) -> None:
-        """Consecutive plain PUSHes to one queue (a pipelining client's) in one engine call,
-        the PUSHB path: 17% less CPU in the shard process over pipelined pushes. Each still
-        gets its own reply."""
+        """Consecutive plain PUSHes to one queue (a pipelining client's, or a lone one) in one
+        engine call, the PUSHB path: 17% less CPU in the shard process over pipelined pushes.
+        Each still gets its own reply."""
         try:
             results = engine.push_plain_run(
                 run[0][1][5]["queue"], [m[5]["data"] for _, m in run], now

@@ -142,6 +142,13 @@ def push_plain_batch(
     if not all_job_data_fit(datas):
         results = [create_plain_job(st, q, data, now, publish) for data in datas]
         return [job_id for job_id in results if isinstance(job_id, int)]
+    return push_fitting(st, q, datas, now, publish)
+
+
+def push_fitting(
+    st: ShardState, q: QueueState, datas: list[Any], now: int, publish: bool
+) -> list[int]:
+    """`push_plain_batch` once `all_job_data_fit(datas)` said every payload fits."""
     head, tail = plain_record_packer(q.name, now)
     pack = _packer.pack
     changes = st.changes
@@ -266,7 +273,7 @@ def push_plain_run(st: ShardState, queue: str, datas: list[Any], now: int) -> li
         return [err(q) for _ in datas]
     if not all_job_data_fit(datas):
         return [push_one(st, queue, data, now, None) for data in datas]
-    return [{"ok": True, "id": job_id} for job_id in push_plain_batch(st, q, datas, now, True)]
+    return [{"ok": True, "id": job_id} for job_id in push_fitting(st, q, datas, now, True)]
 
 
 def cmd_pushb(

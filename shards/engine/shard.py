@@ -105,19 +105,10 @@ class ShardEngine:
             delivery.serve_woken(st, now_ms)
         return reply
 
-    def push_plain(self, queue: str, data: Any, now_ms: int) -> dict[str, Any]:
-        """`execute` of a PUSH that carries no option, for callers that saw so without
-        normalizing it (the shard process's fast path for pipelined single pushes)."""
-        self.settle()
-        st = self._st
-        reply = push.push_one(st, queue, data, now_ms, None)
-        if st.wake:
-            delivery.serve_woken(st, now_ms)
-        return reply
-
     def push_plain_run(self, queue: str, datas: list[Any], now_ms: int) -> list[Reply]:
-        """`push_plain` of consecutive PUSHes to `queue`, one reply each, in order: pipelined
-        single pushes take the PUSHB path (one size check, one record head)."""
+        """`execute` of consecutive PUSHes to `queue` that carry no option, for callers that
+        saw so without normalizing them (the shard process), one reply each, in order: they
+        take the PUSHB path (one size check, one record head)."""
         self.settle()
         st = self._st
         replies = push.push_plain_run(st, queue, datas, now_ms)

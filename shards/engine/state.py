@@ -84,7 +84,7 @@ class ShardState:
         self.resolved: list[tuple[Hashable, Reply]] = []
         self.outbox: list[tuple[int, dict[str, Any]]] = []
         self.wake: set[QueueState] = set()
-        #: Plain jobs pushed and committed but not built and queued yet (`push.defer_index`):
+        #: Plain jobs pushed and committed but not built and queued yet (`push.index_plain`):
         #: (queue, first id, payloads, created_at). Every engine entry point settles them
         #: first, so no command ever sees the difference.
         self.unindexed: list[tuple[QueueState, int, list[Any], int]] = []

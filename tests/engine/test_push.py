@@ -212,10 +212,9 @@ def test_plain_batch_skips_only_the_oversized_job_and_survives_restart(h: Harnes
 )
 def test_a_run_of_plain_pushes_equals_the_pushes_one_by_one(datas: list[object]) -> None:
     """`push_plain_run` (the shard process's path for pipelined option-less PUSHes) gives each
-    push the reply, job, event and stored record that `push_plain` would have."""
+    push the reply, job, event and stored record that one PUSH at a time would have."""
     one, run = Harness(), Harness()
-    singles = [one.engine.push_plain("q", d, one.now) for d in datas]
-    one.drain()
+    singles = [one("PUSH", queue="q", data=d) for d in datas]
     assert run.engine.push_plain_run("q", datas, run.now) == singles
     run.drain()
     assert [r["ok"] for r in singles] == [not (isinstance(d, str) and len(d) > 99) for d in datas]
@@ -230,7 +229,6 @@ def test_a_run_of_plain_pushes_equals_the_pushes_one_by_one(datas: list[object])
 
 ENTRY_POINTS: dict[str, Callable[[ShardEngine, int], object]] = {
     "execute": lambda e, now: e.execute(cmd("COUNT", queue="q"), now),
-    "push_plain": lambda e, now: e.push_plain("other", 1, now),
     "push_plain_run": lambda e, now: e.push_plain_run("other", [1, 2], now),
     "tick": lambda e, now: e.tick("timeout", now),
     "expire_waiters": lambda e, now: e.expire_waiters(now),
